@@ -1,0 +1,140 @@
+"""Plain broker-side records, decoupled from alpaca-py's models.
+
+The adapter converts alpaca-py models into these (prices and quantities as `Decimal` from the
+broker's strings) so the rules, the worker and the pipeline never import alpaca-py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderKind(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
+
+    @property
+    def is_stop(self) -> bool:
+        """Every kind that protects a position: the seed looked at plain `stop` only."""
+        return self in (OrderKind.STOP, OrderKind.STOP_LIMIT, OrderKind.TRAILING_STOP)
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    symbol: str
+    qty: Decimal  # negative for a short
+    avg_entry_price: Decimal
+    current_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pl: Decimal | None
+    qty_available: Decimal | None = None
+
+    @property
+    def is_short(self) -> bool:
+        return self.qty < 0
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    kind: OrderKind
+    qty: Decimal | None
+    filled_qty: Decimal
+    status: str  # alpaca's status string: new, accepted, held, partially_filled, filled, ...
+    time_in_force: TimeInForce
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    filled_avg_price: Decimal | None = None
+    extended_hours: bool = False
+    created_at: datetime | None = None
+    replaced_by: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset(
+    {
+        "new",
+        "accepted",
+        "pending_new",
+        "accepted_for_bidding",
+        "held",
+        "partially_filled",
+        "pending_replace",
+        "pending_cancel",
+        "calculated",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order to submit. `client_order_id` is always set (deterministic, from the rules)."""
+
+    symbol: str
+    side: OrderSide
+    qty: Decimal
+    kind: OrderKind
+    client_order_id: str
+    time_in_force: TimeInForce = TimeInForce.GTC
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    extended_hours: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    symbol: str
+    timestamp: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    timestamp: datetime
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TradingDay:
+    date: date
+    open: datetime
+    close: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    status: str
+    cash: Decimal
+    equity: Decimal
+    buying_power: Decimal

@@ -1,0 +1,1 @@
+"""position-manager: shared plumbing (settings, errors, events, local Redis, logging, CLI)."""

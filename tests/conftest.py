@@ -1,0 +1,52 @@
+"""Fixtures every test uses: a real redis-server per test session, a clean database per test,
+a temp DuckDB file and settings pointing at both. No fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from position_manager.config import Settings, load_settings
+from position_manager.local_redis import RedisServer, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server on a free port for the whole test session."""
+    server = RedisServer(port=free_port(), directory=tmp_path_factory.mktemp("redis"))
+    server.start(appendonly=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """The session server's URL, flushed before each test so tests never see each other."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def duckdb_path(tmp_path: Path) -> Path:
+    """A fresh DuckDB file path in a temp dir (the file is created by whoever opens it)."""
+    return tmp_path / "warehouse.duckdb"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Embedded-default settings on the test's Redis and a temp data dir; no keys, simulator."""
+    for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPHA_VANTAGE_API_KEY", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return load_settings(redis_url=redis_url, data_dir=tmp_path / "data")
