@@ -190,7 +190,12 @@ def _describe(exc: ValidationError) -> str:
         message = err.get("msg", "invalid value").removeprefix("Value error, ")
         if name:
             shown = ""
-            if "secret" not in name.lower() and "key" not in name.lower() and "password" not in name.lower() and "url" not in name.lower():
+            if (
+                "secret" not in name.lower()
+                and "key" not in name.lower()
+                and "password" not in name.lower()
+                and "url" not in name.lower()
+            ):
                 raw = err.get("input")
                 if isinstance(raw, str | int | float | Decimal):
                     shown = f"={raw!s}"
