@@ -84,7 +84,7 @@ def sample_daily_bars(
         return []
     rng = _rng(symbol)
     price = float(spec.base_price)
-    out = []
+    out: list[tuple[date, float, float, float, float, int]] = []
     wanted = set(days)
     last = max(days) if days else SAMPLE_START
     day = SAMPLE_START
@@ -98,7 +98,7 @@ def sample_daily_bars(
             low = max(min(open_, close) - spread * rng.random(), 0.0001)
             volume = int(1_000_000 * (1 + rng.random()) * (5 if price < 5 else 1))
             if day in wanted:
-                out.append((day, *(_tick(x) for x in (open_, high, low, close)), volume))
+                out.append((day, _tick(open_), _tick(high), _tick(low), _tick(close), volume))
             price = close
         day += timedelta(days=1)
     return out

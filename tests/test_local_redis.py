@@ -5,7 +5,12 @@ import redis
 
 from position_manager.config import load_settings
 from position_manager.errors import RedisUnavailableError
-from position_manager.local_redis import RedisServer, ensure_redis, find_redis_server_binary, free_port
+from position_manager.local_redis import (
+    RedisServer,
+    ensure_redis,
+    find_redis_server_binary,
+    free_port,
+)
 
 
 def test_session_redis_supports_streams_and_xautoclaim(redis_client: redis.Redis) -> None:

@@ -1,0 +1,82 @@
+"""One quote in, decisions and events out: the per-quote rule pass the worker runs.
+
+Order of concerns: track (best price, P&L), detect (stop / target crossed), protect (an
+unprotected position gets its stop or, if already breached, an exit), then at most one trading
+action: profit-taking beats trailing, because a partial exit re-sizes the stop anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from position_manager import events
+from rules.decisions import Decision, RuleEvent
+from rules.model import Position, Quote, Session, Side
+from rules.params import RuleParams
+from rules.pnl import Pnl, unrealized_pnl
+from rules.profit_taking import profit_taking_decisions
+from rules.protection import is_breached, protect_decisions
+from rules.session_policy import policy_for
+from rules.trailing import propose_trailing_stop, update_best_price
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteEvaluation:
+    position: Position  # with best price, last price and session updated (flags unchanged)
+    pnl: Pnl
+    decisions: tuple[Decision, ...]
+    events: tuple[RuleEvent, ...]
+
+
+def _crossed(
+    side: Side, level: Decimal | None, before: Decimal | None, now: Decimal, *, stop: bool
+) -> bool:
+    """True on the quote that first reaches `level` (so one crossing is one event)."""
+    if level is None:
+        return False
+    # A long's stop is crossed downward and its target upward; a short's the other way.
+    downward = (side is Side.LONG) == stop
+    reached = now <= level if downward else now >= level
+    was = before is not None and (before <= level if downward else before >= level)
+    return reached and not was
+
+
+def evaluate_quote(
+    position: Position,
+    quote: Quote,
+    session: Session,
+    params: RuleParams,
+    atr: Decimal | None = None,
+) -> QuoteEvaluation:
+    price = quote.price
+    previous = position.last_price
+    pos = position.evolve(
+        best_price=update_best_price(position, price),
+        last_price=price,
+        last_updated=quote.timestamp,
+        session=session,
+    )
+    pnl = unrealized_pnl(pos, price, session)
+    policy = policy_for(session)
+    out_events: list[RuleEvent] = []
+    base = {"symbol": pos.symbol, "current_price": price, "pnl": pnl.unrealized}
+    if _crossed(pos.side, pos.stop_price, previous, price, stop=True):
+        out_events.append(
+            RuleEvent(events.POSITION_STOP_HIT, {**base, "stop_price": pos.stop_price})
+        )
+    if _crossed(pos.side, pos.target_price, previous, price, stop=False):
+        out_events.append(
+            RuleEvent(events.POSITION_TARGET_HIT, {**base, "target_price": pos.target_price})
+        )
+
+    decisions: list[Decision] = []
+    if not pos.is_protected:
+        decisions = protect_decisions(pos, atr, price, params)
+    elif policy.take_profit and policy.exit_style is not None:
+        decisions = profit_taking_decisions(pos, price, policy.exit_style, params)
+    trailing_allowed = policy.trail_stops and pos.stop_price is not None
+    if not decisions and trailing_allowed and not is_breached(pos.side, pos.stop_price, price):  # type: ignore[arg-type]
+        trail = propose_trailing_stop(pos, price, params)
+        decisions = [trail] if trail else []
+    return QuoteEvaluation(pos, pnl, tuple(decisions), tuple(out_events))

@@ -1,0 +1,104 @@
+"""The position model and its small vocabulary (side, cap class, session, quote)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from position_manager.errors import RuleInputError
+from rules.ticks import check_price
+
+
+class Side(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.LONG else -1
+
+
+class CapClass(StrEnum):
+    MICRO = "micro"
+    LARGE = "large"
+
+
+class Session(StrEnum):
+    PRE = "PRE"
+    REGULAR = "REGULAR"
+    POST = "POST"
+    CLOSED = "CLOSED"
+
+
+def is_whole(qty: Decimal) -> bool:
+    return qty == qty.to_integral_value()
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    price: Decimal  # last trade, or mid when there is no last
+    timestamp: datetime
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        check_price(self.price, f"{self.symbol} price")
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One position as the rules see it.
+
+    `quantity` is signed (negative = short) and may be fractional. `original_quantity` is the
+    magnitude before any profit-taking, so "half" means half of what was bought. The state the
+    broker does not hold (best price, profit levels, the report date already reduced for, the stop
+    generation) lives here and is persisted by the worker.
+    """
+
+    symbol: str
+    quantity: Decimal
+    entry_price: Decimal
+    original_quantity: Decimal
+    position_key: str
+    cap_class: CapClass = CapClass.LARGE
+    stop_price: Decimal | None = None
+    target_price: Decimal | None = None
+    stop_order_id: str | None = None
+    stop_quantity: Decimal | None = None  # magnitude the live stop order covers
+    best_price: Decimal | None = None  # high-water mark (long) / low-water mark (short)
+    profit_levels_taken: frozenset[int] = field(default_factory=frozenset)
+    earnings_reduced_for: date | None = None
+    stop_generation: int = 0
+    last_price: Decimal | None = None
+    last_updated: datetime | None = None
+    session: Session = Session.CLOSED
+
+    def __post_init__(self) -> None:
+        if not self.symbol:
+            raise RuleInputError("position needs a symbol")
+        if not self.quantity.is_finite() or self.quantity == 0:
+            raise RuleInputError(f"{self.symbol}: quantity must be non-zero, got {self.quantity}")
+        check_price(self.entry_price, f"{self.symbol} entry price")
+        if not self.original_quantity.is_finite() or self.original_quantity <= 0:
+            raise RuleInputError(
+                f"{self.symbol}: original quantity must be positive, got {self.original_quantity}"
+            )
+
+    @property
+    def side(self) -> Side:
+        return Side.LONG if self.quantity > 0 else Side.SHORT
+
+    @property
+    def size(self) -> Decimal:
+        """Magnitude of the position (shares held long or owed short)."""
+        return abs(self.quantity)
+
+    @property
+    def is_protected(self) -> bool:
+        return self.stop_order_id is not None
+
+    def evolve(self, **changes: object) -> Position:
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,63 @@
+"""Deterministic client order ids: (position, action, level) -> the same id every time.
+
+A retry after a timeout, or a restart after a crash, re-sends the same id; Alpaca refuses a used
+id (even a cancelled order's), so the same decision can never become two orders. Ids stay well
+under Alpaca's 128-character limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+
+from rules.model import Side
+
+MAX_LENGTH = 128
+
+
+def make_position_key(symbol: str, side: Side, opened_token: str) -> str:
+    """A stable name for one position: symbol, side and a short hash of what opened it.
+
+    `opened_token` is the entry order's client id when we opened it, otherwise the broker's
+    average entry price: both survive a restart, so the key does too.
+    """
+    digest = hashlib.sha1(f"{symbol}|{side}|{opened_token}".encode()).hexdigest()[:10]
+    return f"{symbol}-{side.value[0]}-{digest}"
+
+
+def _num(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text.replace(".", "p")
+
+
+def _checked(order_id: str) -> str:
+    if len(order_id) > MAX_LENGTH:
+        raise ValueError(f"client order id over {MAX_LENGTH} characters: {order_id}")
+    return order_id
+
+
+def entry_order_id(approval_id: str) -> str:
+    return _checked(f"pm-entry-{approval_id}")
+
+
+def stop_order_id(position_key: str, generation: int) -> str:
+    """A fresh protective stop. The generation moves on only when a stop had to be re-placed."""
+    return _checked(f"pm-{position_key}-stop-g{generation}")
+
+
+def replace_order_id(position_key: str, qty: Decimal, stop_price: Decimal) -> str:
+    """A replaced stop: qty only shrinks and the stop only tightens, so the pair never repeats."""
+    return _checked(f"pm-{position_key}-rp-{_num(qty)}-{_num(stop_price)}")
+
+
+def profit_order_id(position_key: str, level: int) -> str:
+    return _checked(f"pm-{position_key}-tp{level}")
+
+
+def earnings_order_id(position_key: str, report_date: date) -> str:
+    return _checked(f"pm-{position_key}-earn-{report_date:%Y%m%d}")
+
+
+def emergency_exit_order_id(position_key: str, stop_price: Decimal) -> str:
+    return _checked(f"pm-{position_key}-breach-{_num(stop_price)}")

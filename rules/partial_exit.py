@@ -1,0 +1,73 @@
+"""A partial or full exit, with the stop made to fit first.
+
+Alpaca reserves shares held by open sell orders, the stop included: selling beyond the
+unreserved quantity is refused (403, 40310000). So a partial exit first shrinks the stop to what
+will remain (replace, never cancel: the rest stays protected), and a full exit cancels the stop
+first. The seed sold first, which both fails at Alpaca and leaves a stop that would flip the
+position when hit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rules.decisions import CancelOrder, Decision, ExitReason, ReplaceStop
+from rules.exits import build_exit
+from rules.model import Position
+from rules.order_ids import replace_order_id
+from rules.params import RuleParams
+from rules.quantities import stop_quantity
+from rules.session_policy import ExitStyle
+
+
+def exit_with_stop_fitted(
+    position: Position,
+    qty: Decimal,
+    price: Decimal,
+    style: ExitStyle,
+    reason: ExitReason,
+    client_order_id: str,
+    params: RuleParams,
+) -> list[Decision]:
+    qty = min(qty, position.size)
+    if qty <= 0:
+        return []
+    remaining = position.size - qty
+    decisions: list[Decision] = []
+    if position.stop_order_id is not None:
+        covered = position.stop_quantity if position.stop_quantity is not None else None
+        keep = stop_quantity(remaining)
+        if keep == 0:
+            decisions.append(
+                CancelOrder(position.symbol, position.stop_order_id, f"{reason}: exit")
+            )
+        elif covered is None or covered > keep:
+            stop_price = position.stop_price
+            if stop_price is None:
+                decisions.append(
+                    CancelOrder(position.symbol, position.stop_order_id, "stop price unknown")
+                )
+            else:
+                decisions.append(
+                    ReplaceStop(
+                        symbol=position.symbol,
+                        order_id=position.stop_order_id,
+                        qty=keep,
+                        stop_price=stop_price,
+                        previous_stop_price=stop_price,
+                        client_order_id=replace_order_id(position.position_key, keep, stop_price),
+                        reason="shrink",
+                    )
+                )
+    decisions.append(
+        build_exit(
+            position,
+            qty,
+            price,
+            style,
+            reason,
+            client_order_id,
+            params.extended_hours_limit_offset,
+        )
+    )
+    return decisions

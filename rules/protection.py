@@ -1,0 +1,67 @@
+"""Protect an unprotected position: a GTC stop at the planned (or already trailed) level.
+
+If the market is already through that level a stop would be refused or fill at once, so the
+position is exited instead when the session allows it (the "stop breach" exit).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rules.decisions import Decision, PlaceStop
+from rules.exits import build_exit, closing_side
+from rules.model import Position, Side
+from rules.order_ids import emergency_exit_order_id, stop_order_id
+from rules.params import RuleParams
+from rules.quantities import stop_quantity
+from rules.session_policy import policy_for
+from rules.stops import stop_and_target
+
+
+def planned_stop_price(position: Position, atr: Decimal | None, params: RuleParams) -> Decimal:
+    """The position's current stop level if it has one (it may have trailed), else the ATR plan."""
+    if position.stop_price is not None:
+        return position.stop_price
+    plan = stop_and_target(position.entry_price, position.side, position.cap_class, atr, params)
+    return plan.stop_price
+
+
+def is_breached(side: Side, stop_price: Decimal, price: Decimal) -> bool:
+    return price <= stop_price if side is Side.LONG else price >= stop_price
+
+
+def protect_decisions(
+    position: Position, atr: Decimal | None, price: Decimal | None, params: RuleParams
+) -> list[Decision]:
+    """Decisions that leave `position` protected; empty if it already is (or cannot be: under
+    one share, see quantities.stop_quantity)."""
+    if position.is_protected:
+        return []
+    stop = planned_stop_price(position, atr, params)
+    policy = policy_for(position.session)
+    if price is not None and is_breached(position.side, stop, price):
+        if policy.exit_style is None:
+            return []
+        return [
+            build_exit(
+                position,
+                position.size,
+                price,
+                policy.exit_style,
+                "stop_breach",
+                emergency_exit_order_id(position.position_key, stop),
+                params.extended_hours_limit_offset,
+            )
+        ]
+    qty = stop_quantity(position.size)
+    if qty <= 0 or not policy.place_protective_stop:
+        return []
+    return [
+        PlaceStop(
+            symbol=position.symbol,
+            side=closing_side(position.side),
+            qty=qty,
+            stop_price=stop,
+            client_order_id=stop_order_id(position.position_key, position.stop_generation),
+        )
+    ]

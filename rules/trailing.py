@@ -1,0 +1,67 @@
+"""Trailing stops: follow the best price since entry, only ever tighten."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rules.decisions import ReplaceStop
+from rules.model import Position, Side
+from rules.order_ids import replace_order_id
+from rules.params import RuleParams
+from rules.quantities import stop_quantity
+from rules.ticks import round_down_to_tick, round_up_to_tick
+
+
+def update_best_price(position: Position, price: Decimal) -> Decimal:
+    """High-water mark for a long, low-water mark for a short."""
+    best = position.best_price
+    if best is None:
+        return price
+    return max(best, price) if position.side is Side.LONG else min(best, price)
+
+
+def trailing_stop_candidate(position: Position, params: RuleParams) -> Decimal | None:
+    """Where the trail puts the stop, or None while the position has never been in profit.
+
+    A long trails `trail_pct` below its high-water mark (rounded down to the tick, so never
+    tighter than the trail), a short `trail_pct` above its low-water mark (rounded up).
+    """
+    best = position.best_price
+    if best is None:
+        return None
+    trail = params.for_class(position.cap_class).trail_pct
+    if position.side is Side.LONG:
+        return round_down_to_tick(best * (1 - trail)) if best > position.entry_price else None
+    return round_up_to_tick(best * (1 + trail)) if best < position.entry_price else None
+
+
+def propose_trailing_stop(
+    position: Position, price: Decimal, params: RuleParams
+) -> ReplaceStop | None:
+    """A replace of the live stop when the trail tightens it by at least MIN_STOP_ADJUSTMENT
+    dollars, and only to a level the market has not already crossed (Alpaca refuses a sell stop
+    at or above the price). Session gating is the caller's (see session_policy)."""
+    if position.stop_order_id is None or position.stop_price is None:
+        return None
+    candidate = trailing_stop_candidate(position, params)
+    if candidate is None:
+        return None
+    current = position.stop_price
+    if position.side is Side.LONG:
+        tightens_by = candidate - current
+        valid = candidate < price
+    else:
+        tightens_by = current - candidate
+        valid = candidate > price
+    if tightens_by <= 0 or tightens_by < params.min_stop_adjustment or not valid:
+        return None
+    qty = position.stop_quantity or stop_quantity(position.size)
+    return ReplaceStop(
+        symbol=position.symbol,
+        order_id=position.stop_order_id,
+        qty=qty,
+        stop_price=candidate,
+        previous_stop_price=current,
+        client_order_id=replace_order_id(position.position_key, qty, candidate),
+        reason="trail",
+    )
