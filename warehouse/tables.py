@@ -1,0 +1,44 @@
+"""The one module that knows the warehouse's table and view names.
+
+Python code refers to tables only through these constants (the SQL migrations are the other place
+the names appear, and a test checks both agree), so a rename is one edit plus one migration.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_MIGRATIONS: Final = "schema_migrations"
+
+# --- Written by the Dagster assets ------------------------------------------------------------
+UNIVERSE: Final = "universe"
+DAILY_BARS: Final = "daily_bars"
+SYMBOL_PROFILES: Final = "symbol_profiles"
+ATR: Final = "atr"
+EARNINGS_CALENDAR: Final = "earnings_calendar"
+RISK_PARAMETERS: Final = "risk_parameters"
+
+# --- Written by the history / reconciliation jobs ---------------------------------------------
+POSITION_EVENTS: Final = "position_events"
+ORDERS: Final = "orders"
+RECONCILIATION_RUNS: Final = "reconciliation_runs"
+
+# --- Views users query ------------------------------------------------------------------------
+LATEST_ATR: Final = "latest_atr"
+POSITION_HISTORY: Final = "position_history"
+OPEN_POSITIONS: Final = "open_positions"
+CLOSED_TRADES: Final = "closed_trades"
+DAILY_PNL: Final = "daily_pnl"
+
+TABLES: Final = (
+    UNIVERSE,
+    DAILY_BARS,
+    SYMBOL_PROFILES,
+    ATR,
+    EARNINGS_CALENDAR,
+    RISK_PARAMETERS,
+    POSITION_EVENTS,
+    ORDERS,
+    RECONCILIATION_RUNS,
+)
+VIEWS: Final = (LATEST_ATR, POSITION_HISTORY, OPEN_POSITIONS, CLOSED_TRADES, DAILY_PNL)
