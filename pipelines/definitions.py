@@ -1,0 +1,23 @@
+"""The code location: assembles assets, checks, jobs, schedules and resources — nothing else.
+
+Resources come from the environment (`resources_for(load_settings())`): the embedded simulator and
+sample data with no keys, Alpaca with ALPACA_API_KEY/ALPACA_SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines import assets as assets_package
+from pipelines.jobs import daily_refresh_schedule, refresh_risk_parameters
+from pipelines.resources import resources_for
+from position_manager.config import load_settings
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_package_module(assets_package),
+    asset_checks=dg.load_asset_checks_from_package_module(assets_package),
+    jobs=[refresh_risk_parameters],
+    schedules=[daily_refresh_schedule],
+    resources=resources_for(load_settings()),
+    executor=dg.in_process_executor,
+)
