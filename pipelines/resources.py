@@ -13,11 +13,10 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -30,6 +29,7 @@ from pipelines.alpha_vantage import AlphaVantageClient
 from pipelines.profiles import load_overrides_file, parse_overrides_env
 from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import RedisUnavailableError
+from position_manager.local_redis import configured_url
 from warehouse.connection import DEFAULT_LOCK_WAIT_SECONDS, connect
 
 
@@ -74,19 +74,24 @@ class PipelineConfigResource(dg.ConfigurableResource):
 
 
 class BrokerResource(dg.ConfigurableResource):
-    """Builds the broker adapter. `kind="simulator"` without `base_url` starts a local simulator
-    for the duration of the run (its book under `data_dir`)."""
+    """Builds the broker adapter (`broker.factory.build_broker`) from the settings, so no key ever
+    sits in resource config (which the UI shows).
 
-    kind: Literal["simulator", "alpaca"] = "simulator"
+    With the simulator and no `base_url`, a simulator is started in-process for the run (the demo
+    book opened in it when `seed_demo_book`) and stopped afterwards; pass `base_url` to use one
+    that is already running (the `run` command's).
+    """
+
+    pm_config: PipelineConfigResource
     base_url: str | None = None
-    data_url: str | None = None
-    api_key: str | None = None
-    secret_key: str | None = None
-    paper: bool = True
-    data_dir: str = "./data"
+    seed_demo_book: bool = True
 
     _broker: Any = PrivateAttr(default=None)
     _simulator: Any = PrivateAttr(default=None)
+
+    @property
+    def kind(self) -> str:
+        return self.pm_config.settings().broker_kind.value
 
     def get_broker(self) -> Broker:
         if self._broker is None:
@@ -95,22 +100,19 @@ class BrokerResource(dg.ConfigurableResource):
         return broker
 
     def _build(self) -> Broker:
-        # Imported lazily: loading the code location must not need alpaca-py or a simulator.
-        factory = importlib.import_module("broker.factory")
+        # Imported lazily: loading the code location needs neither alpaca-py nor the simulator.
+        from broker.factory import build_broker
+
+        settings = self.pm_config.settings()
         base_url = self.base_url
-        if self.kind == "simulator" and base_url is None:
-            simulator = importlib.import_module("broker.simulator")
-            self._simulator = simulator.start_simulator(data_dir=Path(self.data_dir))
+        if settings.broker_kind is BrokerKind.SIMULATOR and base_url is None:
+            from broker.simulator import start_simulator
+
+            self._simulator = start_simulator()
+            if self.seed_demo_book:
+                self._simulator.simulator.seed_positions()
             base_url = self._simulator.url
-        built: Broker = factory.build_broker(
-            kind=self.kind,
-            base_url=base_url,
-            data_url=self.data_url or base_url,
-            api_key=self.api_key,
-            secret_key=self.secret_key,
-            paper=self.paper,
-        )
-        return built
+        return build_broker(settings, base_url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._simulator is not None:
@@ -120,36 +122,38 @@ class BrokerResource(dg.ConfigurableResource):
 
 
 class AlphaVantageResource(dg.ConfigurableResource):
-    """Alpha Vantage access; `client()` is None without an API key (the sample source applies)."""
+    """Alpha Vantage access from the settings (key, URL, cache TTLs, cache under DATA_DIR).
+    `client()` is None without ALPHA_VANTAGE_API_KEY: the assets then use the sample source."""
 
-    api_key: str | None = None
-    base_url: str = "https://www.alphavantage.co/query"
-    cache_dir: str = "./data/alpha_vantage"
-    overview_cache_days: int = 7
-    earnings_cache_ttl_seconds: int = 86_400
+    pm_config: PipelineConfigResource
     timeout_seconds: float = 20.0
 
     def client(self) -> AlphaVantageClient | None:
-        if not self.api_key:
+        settings = self.pm_config.settings()
+        if settings.alpha_vantage_api_key is None:
             return None
         return AlphaVantageClient(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            cache_dir=Path(self.cache_dir),
-            overview_cache_seconds=self.overview_cache_days * 86_400,
-            earnings_cache_seconds=self.earnings_cache_ttl_seconds,
+            api_key=settings.alpha_vantage_api_key.get_secret_value(),
+            base_url=settings.alpha_vantage_url,
+            cache_dir=settings.data_dir / "alpha_vantage",
+            overview_cache_seconds=settings.profile_cache_days * 86_400,
+            earnings_cache_seconds=settings.earnings_cache_ttl,
             timeout_seconds=self.timeout_seconds,
         )
 
 
 class RedisResource(dg.ConfigurableResource):
-    """The Redis the streaming worker reads its risk parameters from."""
+    """The Redis the streaming worker reads its risk parameters from: `url` when given, else the
+    settings' REDIS_URL / REDIS_HOST:REDIS_PORT (kept out of resource config: it may hold a
+    password)."""
 
-    url: str
+    pm_config: PipelineConfigResource
+    url: str | None = None
 
     @contextlib.contextmanager
     def get_client(self) -> Iterator[redis.Redis]:
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+        url = self.url or configured_url(self.pm_config.settings())
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         try:
             client.ping()
         except redis.RedisError as exc:
@@ -164,62 +168,38 @@ class RedisResource(dg.ConfigurableResource):
             client.close()
 
 
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def _redis_url(settings: Settings) -> str:
-    from position_manager.local_redis import configured_url
-
-    return configured_url(settings)
-
-
-def _common(settings: Settings, overrides: dict[str, str]) -> dict[str, Any]:
-    return {
-        "pm_config": PipelineConfigResource(settings_overrides=overrides),
-        "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
-        "alpha_vantage": AlphaVantageResource(
-            api_key=_secret(settings.alpha_vantage_api_key),
-            base_url=settings.alpha_vantage_url,
-            cache_dir=str(settings.data_dir / "alpha_vantage"),
-            overview_cache_days=settings.profile_cache_days,
-            earnings_cache_ttl_seconds=settings.earnings_cache_ttl,
-        ),
-        "redis": RedisResource(url=_redis_url(settings)),
-    }
-
-
 def embedded_resources(
-    settings: Settings, *, broker_url: str | None = None, overrides: dict[str, str] | None = None
+    settings: Settings,
+    *,
+    broker_url: str | None = None,
+    redis_url: str | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """No keys needed: the simulator (started per run unless `broker_url` points at a running
     one), the sample profile/earnings source unless an Alpha Vantage key is set, local Redis."""
-    resources = _common(settings, overrides or {})
-    resources["broker"] = BrokerResource(
-        kind="simulator", base_url=broker_url, data_dir=str(settings.data_dir)
-    )
-    return resources
+    pm_config = PipelineConfigResource(settings_overrides=overrides or {})
+    return {
+        "pm_config": pm_config,
+        "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
+        "broker": BrokerResource(pm_config=pm_config, base_url=broker_url),
+        "alpha_vantage": AlphaVantageResource(pm_config=pm_config),
+        "redis": RedisResource(pm_config=pm_config, url=redis_url),
+    }
 
 
 def alpaca_resources(
-    settings: Settings, *, overrides: dict[str, str] | None = None
+    settings: Settings, *, redis_url: str | None = None, overrides: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Real Alpaca (paper unless ALPACA_PAPER=false and ALPACA_ALLOW_LIVE=true)."""
-    resources = _common(settings, overrides or {})
-    resources["broker"] = BrokerResource(
-        kind="alpaca",
-        base_url=settings.alpaca_base_url,
-        data_url=settings.alpaca_data_url,
-        api_key=_secret(settings.alpaca_api_key),
-        secret_key=_secret(settings.alpaca_secret_key),
-        paper=settings.alpaca_paper,
-        data_dir=str(settings.data_dir),
-    )
+    """Real Alpaca (paper unless ALPACA_PAPER=false and ALPACA_ALLOW_LIVE=true): the same
+    resources, with the broker built from the Alpaca keys in the environment."""
+    resources = embedded_resources(settings, redis_url=redis_url, overrides=overrides)
+    resources["broker"] = BrokerResource(pm_config=resources["pm_config"], seed_demo_book=False)
     return resources
 
 
 def resources_for(settings: Settings, **kwargs: Any) -> dict[str, Any]:
     """The environment the settings select: Alpaca with keys, the embedded default without."""
     if settings.broker_kind is BrokerKind.ALPACA:
+        kwargs.pop("broker_url", None)
         return alpaca_resources(settings, **kwargs)
     return embedded_resources(settings, **kwargs)
