@@ -1,0 +1,63 @@
+"""Build the adapter from settings: the embedded simulator, or Alpaca itself.
+
+    broker = build_broker(settings)                    # Alpaca (keys in settings)
+    broker = build_broker(settings, base_url=sim.url)  # the simulator (its keys by default)
+
+With the simulator the trading and data URLs are both `base_url` (it serves both APIs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from broker.alpaca_adapter import AlpacaBroker
+from broker.rate_limit import RateLimiter
+from broker.resilience import ResiliencePolicy
+from broker.simulator.core import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
+from position_manager.config import BrokerKind, Settings
+from position_manager.errors import ConfigError
+
+
+def build_broker(
+    settings: Settings,
+    base_url: str | None = None,
+    *,
+    policy: ResiliencePolicy | None = None,
+    rate_limiter: RateLimiter | None = None,
+    rate_limit_wait: float = 10.0,
+    on_breaker_change: Callable[[str | None, str], None] | None = None,
+) -> AlpacaBroker:
+    """An `AlpacaBroker` for `settings.broker_kind`.
+
+    Simulator: `base_url` (the running simulator's `.url`) is required; the simulator's fixed keys
+    are used unless Alpaca keys are set. Alpaca: keys from settings; `base_url` or
+    ALPACA_BASE_URL overrides the paper/live endpoint, ALPACA_DATA_URL the data endpoint.
+    """
+    common: dict[str, Any] = {
+        "rate_limit_per_minute": settings.alpaca_rate_limit_per_minute,
+        "rate_limiter": rate_limiter,
+        "rate_limit_wait": rate_limit_wait,
+        "policy": policy,
+        "on_breaker_change": on_breaker_change,
+        "data_feed": settings.alpaca_data_feed,
+    }
+    if settings.broker_kind is BrokerKind.SIMULATOR:
+        if base_url is None:
+            raise ConfigError(
+                "the simulator broker needs its URL: start it with "
+                "broker.simulator.start_simulator() and pass handle.url as base_url"
+            )
+        return AlpacaBroker(
+            DEFAULT_API_KEY, DEFAULT_SECRET_KEY, base_url=base_url, data_url=base_url, **common
+        )
+    if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
+        raise ConfigError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+    return AlpacaBroker(
+        settings.alpaca_api_key.get_secret_value(),
+        settings.alpaca_secret_key.get_secret_value(),
+        base_url=base_url or settings.alpaca_base_url,
+        data_url=settings.alpaca_data_url,
+        paper=settings.alpaca_paper,
+        **common,
+    )

@@ -1,0 +1,27 @@
+"""A local Alpaca-compatible paper broker: the embedded default and the tests' broker.
+
+`start_simulator(...)` serves it on a free 127.0.0.1 port and returns a handle with `.url` (pass it
+as alpaca-py's `url_override`), `.simulator` (feed quotes, move the clock, seed the demo book,
+inject faults) and `.stop()`. `python -m broker.simulator` runs one from the command line.
+"""
+
+from broker.simulator.core import (
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    Simulator,
+    SimulatorConfig,
+)
+from broker.simulator.engine import EngineConfig
+from broker.simulator.faults import FaultConfig
+from broker.simulator.server import SimulatorHandle, start_simulator
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_SECRET_KEY",
+    "EngineConfig",
+    "FaultConfig",
+    "Simulator",
+    "SimulatorConfig",
+    "SimulatorHandle",
+    "start_simulator",
+]

@@ -1,0 +1,92 @@
+"""Daily bars for the sample universe, paged the way Alpaca pages multi-symbol requests.
+
+Bars come sorted by symbol then time; `limit` caps the bars per page across all symbols; the
+opaque `next_page_token` names the last bar sent. Days are XNYS sessions that have closed by the
+simulator's clock; symbols outside the sample universe have no bars and are absent, as on Alpaca.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from broker.simulator.clock import NEW_YORK, trading_days
+from broker.simulator.order_rules import INVALID, SimApiError
+from position_manager.sample_data import sample_daily_bars
+
+MAX_PAGE = 10_000
+
+
+def _parse_day(value: str | None, default: date) -> date:
+    if not value:
+        return default
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(NEW_YORK).date()
+    except ValueError:
+        raise SimApiError(400, INVALID, f"invalid date: {value!r}") from None
+
+
+def _token(symbol: str, day: date) -> str:
+    raw = json.dumps({"s": symbol, "d": day.isoformat()}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _untoken(token: str) -> tuple[str, date]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(raw["s"]), date.fromisoformat(raw["d"])
+    except (ValueError, KeyError, TypeError):
+        raise SimApiError(400, INVALID, "invalid page_token") from None
+
+
+def bars_page(params: dict[str, str], now: datetime, max_page: int = MAX_PAGE) -> dict[str, Any]:
+    """The `/v2/stocks/bars` response for query `params` at simulator time `now`."""
+    symbols = sorted({s.strip().upper() for s in params.get("symbols", "").split(",") if s})
+    if not symbols:
+        raise SimApiError(400, INVALID, "symbols is required")
+    timeframe = params.get("timeframe", "1Day")
+    if timeframe not in ("1Day", "1D"):
+        raise SimApiError(400, INVALID, f"the simulator serves daily bars only, not {timeframe}")
+    today = now.astimezone(NEW_YORK).date()
+    start = _parse_day(params.get("start"), today)
+    end = min(_parse_day(params.get("end"), today), today)
+    limit = min(int(params.get("limit") or 1000), max_page, MAX_PAGE)
+    if limit < 1:
+        raise SimApiError(400, INVALID, "limit must be positive")
+    days = [d for d in trading_days(start, end) if d.close <= now]
+    after = _untoken(params["page_token"]) if params.get("page_token") else None
+    bars: dict[str, list[dict[str, Any]]] = {}
+    count = 0
+    next_token = None
+    last: tuple[str, date] | None = None
+    for symbol in symbols:
+        if after is not None and symbol < after[0]:
+            continue
+        for day, o, h, low, c, v in sample_daily_bars(symbol, [d.date for d in days]):
+            if after is not None and (symbol, day) <= after:
+                continue
+            if count == limit and last is not None:
+                next_token = _token(*last)
+                break
+            stamp = datetime.combine(day, time(0, 0), NEW_YORK)
+            bars.setdefault(symbol, []).append(
+                {
+                    "t": stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "o": o,
+                    "h": h,
+                    "l": low,
+                    "c": c,
+                    "v": v,
+                    "n": v // 100,
+                    "vw": round((h + low + c) / 3, 4),
+                }
+            )
+            count += 1
+            last = (symbol, day)
+        if next_token is not None:
+            break
+    return {"bars": bars, "next_page_token": next_token}

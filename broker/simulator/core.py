@@ -1,0 +1,202 @@
+"""The simulator as one object: engine, clock, faults, rate limit, events, snapshot, quote feed.
+
+The HTTP app (`broker.simulator.app`) is a thin shell over this; tests and demos may also call
+it directly (`feed_quote`, `set_clock`, `seed_positions`, `set_faults`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from broker.rate_limit import RateLimiter
+from broker.simulator.clock import SimClock
+from broker.simulator.engine import Engine, EngineConfig, TradeUpdate
+from broker.simulator.faults import FaultConfig, Faults
+from broker.simulator.quote_feed import QuoteConsumer
+from broker.simulator.state import book_to_json, load_snapshot, write_atomic
+from broker.trade_updates import order_event
+from position_manager import events
+from position_manager.logging import log_kv
+from position_manager.sample_data import SAMPLE_BOOK
+from rules.model import Session
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_KEY = "simulator-key"
+DEFAULT_SECRET_KEY = "simulator-secret"
+
+
+@dataclass(slots=True)
+class SimulatorConfig:
+    api_key: str = DEFAULT_API_KEY
+    secret_key: str = DEFAULT_SECRET_KEY
+    rate_limit: int = 200  # requests per `rate_window_seconds` per key, then 429
+    rate_window_seconds: int = 60
+    max_bars_page: int = 10_000
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    snapshot_path: Path | None = None
+    snapshot_interval: float = 0.2  # seconds between snapshot writes while changes arrive
+    redis_url: str | None = None  # publish order.* events here
+    consume_quotes: bool = False  # read QUOTES_STREAM from redis_url with its own group
+    quote_group: str = "simulator"
+    clock_start: datetime | None = None  # None and speed 1: real time
+    clock_speed: float = 1.0
+    faults: FaultConfig | None = None  # None: from PM_SIM_* environment variables
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = cfg = config or SimulatorConfig()
+        self.clock = SimClock(cfg.clock_start, cfg.clock_speed)
+        self.faults = Faults(cfg.faults if cfg.faults is not None else FaultConfig.from_env())
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self._limiters: dict[str, RateLimiter] = {}
+        self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
+        book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
+        if book is not None:
+            log_kv(log, logging.INFO, "simulator resumed from snapshot", orders=len(book.orders))
+        self.engine = Engine(
+            self.clock, cfg.engine, book, on_update=self._publish, on_change=self._mark_dirty
+        )
+        self._dirty = threading.Event()
+        self._stopping = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._quotes: QuoteConsumer | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start_background(self) -> None:
+        if self.config.snapshot_path is not None:
+            self._writer = threading.Thread(
+                target=self._write_loop, name="sim-snapshot", daemon=True
+            )
+            self._writer.start()
+        if self.config.consume_quotes and self.config.redis_url:
+            self._quotes = QuoteConsumer(self.config.redis_url, self, self.config.quote_group)
+            self._quotes.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._quotes is not None:
+            self._quotes.stop()
+        if self._writer is not None:
+            self._writer.join(timeout=5)
+        self.save_snapshot()
+        if self._redis is not None:
+            self._redis.close()
+
+    def _mark_dirty(self) -> None:
+        self._dirty.set()
+
+    def _write_loop(self) -> None:
+        while not self._stopping.is_set():
+            if self._dirty.wait(timeout=0.5) and not self._stopping.is_set():
+                self._stopping.wait(self.config.snapshot_interval)
+                self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        path = self.config.snapshot_path
+        if path is None:
+            return
+        with self.engine.lock:  # serialise under the lock, write outside it
+            self._dirty.clear()
+            text = book_to_json(self.engine.book)
+        write_atomic(path, text)
+
+    # --- events --------------------------------------------------------------------------------
+    def _publish(self, update: TradeUpdate) -> None:
+        mapped = order_event(update)
+        if mapped is None or self._redis is None:
+            return
+        name, data = mapped
+        try:
+            events.publish(self._redis, name, data)
+        except redis.RedisError as exc:
+            log_kv(
+                log,
+                logging.WARNING,
+                "simulator could not publish order event",
+                event=name,
+                symbol=data.get("symbol"),
+                order_id=data.get("order_id"),
+                error=type(exc).__name__,
+            )
+
+    # --- controls ------------------------------------------------------------------------------
+    def limiter_for(self, api_key: str) -> RateLimiter:
+        with self._stats_lock:
+            limiter = self._limiters.get(api_key)
+            if limiter is None:
+                limiter = RateLimiter(self.config.rate_limit, self.config.rate_window_seconds)
+                self._limiters[api_key] = limiter
+            return limiter
+
+    def count(self, route: str) -> None:
+        with self._stats_lock:
+            self.stats["requests"] += 1
+            self.stats[route] += 1
+
+    def count_extra(self, name: str) -> None:
+        with self._stats_lock:
+            self.stats[name] += 1
+
+    @property
+    def request_count(self) -> int:
+        return self.stats["requests"]
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self.stats.clear()
+
+    def feed_quote(
+        self,
+        symbol: str,
+        bid: Decimal | float | str,
+        ask: Decimal | float | str,
+        last: Decimal | float | str | None = None,
+        ts: datetime | None = None,
+    ) -> None:
+        """A quote as the worker would see it; fills whatever it crosses."""
+        self.engine.feed_quote(
+            symbol.upper(),
+            Decimal(str(bid)),
+            Decimal(str(ask)),
+            None if last is None else Decimal(str(last)),
+            ts,
+        )
+
+    def set_clock(self, at: datetime | None = None, speed: float | None = None) -> datetime:
+        now = self.clock.set(at, speed)
+        self.engine.tick()
+        return now
+
+    def advance_clock(self, seconds: float) -> datetime:
+        now = self.clock.advance(seconds)
+        self.engine.tick()
+        return now
+
+    def session(self) -> Session:
+        return self.clock.session()
+
+    def seed_positions(
+        self,
+        book: Iterable[tuple[str, Decimal, Decimal]] = SAMPLE_BOOK,
+        marks: dict[str, Decimal] | None = None,
+    ) -> None:
+        self.engine.seed_positions(book, marks)
+
+    def set_faults(self, **changes: Any) -> FaultConfig:
+        return self.faults.configure(**changes)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
