@@ -1,0 +1,155 @@
+"""Redis Streams consumer-group plumbing: groups, reads, reclaiming, delivery counts, dead letters.
+
+Modelled on taskiq-redis (XGROUP CREATE MKSTREAM tolerant of BUSYGROUP, XREADGROUP with BLOCK and
+COUNT, XAUTOCLAIM of idle entries) and dramatiq (bounded redelivery, then a dead-letter store with
+a reason). Where taskiq-redis reclaims a poison message forever, `Consumer` counts deliveries
+(XPENDING) and dead-letters a message delivered more than `max_deliveries` times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import redis
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP: Final = "pm-worker"
+
+# (stream, message id, fields) as redis-py returns them (bytes, no decoding: it is the hot path).
+Message = tuple[str, Any, dict[Any, Any]]
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def dead_letter_fields(
+    stream: str, message_id: Any, fields: Mapping[Any, Any], reason: str
+) -> dict[str, str]:
+    """What a dead letter holds: where it came from, why, and the original fields verbatim."""
+    return {
+        "source_stream": stream,
+        "source_id": _str(message_id),
+        "reason": reason[:500],
+        "fields": json.dumps({_str(k): _str(v) for k, v in fields.items()}, separators=(",", ":")),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    group: str = DEFAULT_GROUP
+    consumer: str = "worker-1"
+    count: int = 5000  # per stream per read: large batches amortise the round trip
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000  # a pending entry idle this long belongs to a dead consumer
+    max_deliveries: int = 5
+
+
+class Consumer:
+    """Reads several streams as one consumer of one group."""
+
+    def __init__(self, client: redis.Redis, streams: Sequence[str], config: ConsumerConfig) -> None:
+        self.client = client
+        self.streams = list(streams)
+        self.config = config
+
+    def ensure_groups(self) -> None:
+        """Create each group at the stream's start ("0": nothing published before we first ran
+        is skipped); an existing group is fine (BUSYGROUP)."""
+        for stream in self.streams:
+            try:
+                self.client.xgroup_create(stream, self.config.group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def read(self, block_ms: int | None = None) -> list[Message]:
+        """New messages (">"), up to `count` per stream; blocks at most `block_ms` (None: the
+        configured time, 0: do not block)."""
+        block = self.config.block_ms if block_ms is None else block_ms
+        reply: Any = self.client.xreadgroup(
+            self.config.group,
+            self.config.consumer,
+            dict.fromkeys(self.streams, ">"),
+            count=self.config.count,
+            block=block if block > 0 else None,
+        )
+        out: list[Message] = []
+        for stream_name, entries in reply or ():
+            stream = _str(stream_name)
+            out.extend((stream, msg_id, fields) for msg_id, fields in entries)
+        return out
+
+    def read_own_pending(self) -> list[Message]:
+        """Messages delivered to this consumer name but never acked (a restart after a crash)."""
+        out: list[Message] = []
+        for stream in self.streams:
+            reply: Any = self.client.xreadgroup(
+                self.config.group, self.config.consumer, {stream: "0"}, count=self.config.count
+            )
+            for _name, entries in reply or ():
+                out.extend((stream, msg_id, fields) for msg_id, fields in entries if fields)
+        return out
+
+    def claim_idle(self) -> list[Message]:
+        """Take over entries idle longer than `claim_idle_ms` (a dead consumer's, or our own that
+        a failed handler left unacked: that is how a failing message is retried)."""
+        out: list[Message] = []
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                reply = self.client.xautoclaim(
+                    stream,
+                    self.config.group,
+                    self.config.consumer,
+                    self.config.claim_idle_ms,
+                    start_id=start,
+                    count=self.config.count,
+                )
+                next_id, entries = reply[0], reply[1]
+                out.extend((stream, msg_id, fields) for msg_id, fields in entries if fields)
+                if _str(next_id) == "0-0" or not entries:
+                    break
+                start = _str(next_id)
+        return out
+
+    def delivery_counts(self, stream: str, ids: Sequence[bytes]) -> dict[bytes, int]:
+        """How often each pending message has been delivered (XPENDING extended form)."""
+        if not ids:
+            return {}
+        wanted = set(ids)
+        low, high = min(ids, key=_id_key), max(ids, key=_id_key)
+        rows = self.client.xpending_range(
+            stream, self.config.group, min=low, max=high, count=max(len(ids), 100) * 4
+        )
+        return {
+            row["message_id"]: int(row["times_delivered"])
+            for row in rows
+            if row["message_id"] in wanted
+        }
+
+    def split_poison(self, messages: list[Message]) -> tuple[list[Message], list[Message]]:
+        """(still worth trying, delivered past the limit) for redelivered messages."""
+        by_stream: dict[str, list[bytes]] = {}
+        for stream, msg_id, _ in messages:
+            by_stream.setdefault(stream, []).append(msg_id)
+        counts: dict[tuple[str, bytes], int] = {}
+        for stream, ids in by_stream.items():
+            for msg_id, n in self.delivery_counts(stream, ids).items():
+                counts[(stream, msg_id)] = n
+        keep: list[Message] = []
+        poison: list[Message] = []
+        for message in messages:
+            n = counts.get((message[0], message[1]), 1)
+            (poison if n > self.config.max_deliveries else keep).append(message)
+        return keep, poison
+
+
+def _id_key(message_id: bytes) -> tuple[int, int]:
+    ms, _, seq = _str(message_id).partition("-")
+    return int(ms), int(seq or 0)

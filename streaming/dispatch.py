@@ -1,0 +1,197 @@
+"""Routing stream messages to the engine; the quote hot path lives here.
+
+Quotes: the symbol is read from the raw JSON bytes and looked up among held positions first, so
+an unheld symbol costs a regex search and two dict lookups; only held symbols are decoded and
+validated. Acks are collected and sent in one XACK per stream per batch. Order and approval
+messages for a symbol whose order job is in flight wait (unacked) until the job is applied, so
+an order event never races the state change it depends on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from position_manager import events
+from position_manager.errors import InvalidEventError, RuleInputError
+from position_manager.events import decode_event
+from position_manager.logging import log_kv
+from rules.model import Session
+from rules.order_ids import entry_order_id
+from streaming.consumer import Message
+from streaming.executor import Job
+from streaming.messages import (
+    is_valid_symbol,
+    load_data,
+    parse_order_update,
+    parse_quote,
+    parse_report_date,
+    parse_session,
+    parse_trade_approval,
+    quote_symbol,
+    symbol_of,
+)
+from streaming.order_events import on_order_event
+from streaming.orders import SubmitEntry
+from streaming.state import Changes
+
+if TYPE_CHECKING:
+    from streaming.worker import Worker
+
+log = logging.getLogger(__name__)
+BAD = (InvalidEventError, RuleInputError)
+_KNOWN_LIMIT = 200_000
+
+
+class Dispatcher:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.engine = worker.engine
+        self._known: set[bytes] = set()  # well-formed symbols we do not hold
+        self._deferred: dict[str, list[Message]] = {}
+        self.quotes_seen = 0
+
+    def messages(self, messages: list[Message], changes: Changes) -> None:
+        quotes: list[Message] = []
+        for message in messages:
+            if message[0] == events.QUOTES_STREAM:
+                quotes.append(message)
+                continue
+            try:
+                self._other(message, changes)
+            except BAD as exc:
+                changes.dead(message[0], message[1], message[2], str(exc))
+        if quotes:
+            self._quotes(quotes, changes)
+
+    # --- quotes (hot path) --------------------------------------------------------------------
+    def _quotes(self, quotes: list[Message], changes: Changes) -> None:
+        held_get = self.engine.held_bytes.get
+        known = self._known
+        acks: list[Any] = []
+        for message in quotes:
+            msg_id, fields = message[1], message[2]
+            data = fields.get(b"data")
+            symbol = quote_symbol(data) if data else None
+            held = held_get(symbol) if symbol is not None else None
+            if held is None:
+                if symbol is not None and symbol in known:
+                    acks.append(msg_id)
+                    continue
+                reason = self._unheld_problem(symbol, fields)
+                if reason:
+                    changes.dead(events.QUOTES_STREAM, msg_id, fields, reason)
+                else:
+                    if len(known) > _KNOWN_LIMIT:
+                        known.clear()
+                    known.add(symbol)  # type: ignore[arg-type]
+                    acks.append(msg_id)
+                continue
+            try:
+                event = decode_event(fields)
+                if event.event != events.QUOTE_UPDATED:
+                    raise InvalidEventError(f"unexpected event on the quote stream: {event.event}")
+                quote = parse_quote(event.data)
+            except BAD as exc:
+                changes.dead(events.QUOTES_STREAM, msg_id, fields, str(exc))
+                continue
+            self.worker.housekeeping.saw_quote(quote.timestamp)
+            job = self.engine.on_quote(held, quote, changes)
+            if job is not None:
+                job.acks.append((events.QUOTES_STREAM, msg_id))
+                if self.worker.submit(job):
+                    continue  # acked with the job's outcome
+            acks.append(msg_id)
+        self.quotes_seen += len(quotes)
+        if acks:
+            changes.ack_many(events.QUOTES_STREAM, acks)
+
+    @staticmethod
+    def _unheld_problem(symbol: bytes | None, fields: dict[Any, Any]) -> str | None:
+        """Why a quote for a symbol we do not hold is malformed (None: it is fine, drop it)."""
+        if symbol is not None:
+            try:
+                text = symbol.decode()
+            except UnicodeDecodeError:
+                return "unknown symbol: not text"
+            return None if is_valid_symbol(text) else f"unknown symbol: {text!r}"
+        try:
+            event = decode_event(fields)
+            symbol_of(event.data)
+        except BAD as exc:
+            return str(exc)
+        return "symbol not found in quote data"
+
+    # --- everything else ----------------------------------------------------------------------
+    def _other(self, message: Message, changes: Changes) -> None:
+        stream, msg_id, fields = message
+        event = decode_event(fields)
+        name = event.event
+        if stream == events.SESSION_STREAM:
+            if name == events.SESSION_CHANGED:
+                self.worker.housekeeping.set_session(parse_session(event.data), changes)
+            changes.ack(stream, msg_id)
+            return
+        if stream == events.COMMANDS_STREAM:
+            self._command(message, name, event.data, changes)
+            return
+        data = event.data if isinstance(event.data, dict) else load_data(None)
+        symbol = symbol_of(data)
+        if self.worker.executor.busy(symbol):
+            self._deferred.setdefault(symbol, []).append(message)
+            return
+        job: Job | None = None
+        if stream == events.ORDERS_STREAM:
+            if name.startswith("order."):
+                job = on_order_event(self.engine, name, parse_order_update(data), changes)
+            changes.ack(stream, msg_id)
+        elif stream == events.RISK_STREAM and name == events.TRADE_APPROVED:
+            approval = parse_trade_approval(data)
+            extended = approval.limit_price is not None and self.engine.session in (
+                Session.PRE,
+                Session.POST,
+            )
+            entry = SubmitEntry(
+                approval.symbol,
+                approval.side,
+                approval.qty,
+                approval.limit_price,
+                extended,
+                entry_order_id(approval.approval_id),
+                approval.approval_id,
+            )
+            job = Job(approval.symbol, (entry,), "entry", acks=[(stream, msg_id)])
+            log_kv(
+                log,
+                logging.INFO,
+                "trade approved",
+                symbol=approval.symbol,
+                client_order_id=entry.client_order_id,
+            )
+        else:
+            changes.ack(stream, msg_id)
+        self.worker.submit(job)
+
+    def _command(self, message: Message, name: str, data: dict[str, Any], changes: Changes) -> None:
+        stream, msg_id, _ = message
+        if name == events.COMMAND_REDUCE_FOR_EARNINGS:
+            symbol = symbol_of(data)
+            report = parse_report_date(data.get("report_date"))
+            self.engine.earnings_requested[symbol] = report
+            job = self.engine.earnings_job(
+                symbol, self.worker.housekeeping.today(), report, changes
+            )
+            if job is not None:
+                job.acks.append((stream, msg_id))
+                if self.worker.submit(job):
+                    return
+            changes.ack(stream, msg_id)
+        elif name == events.COMMAND_RECONCILE:
+            self.worker.housekeeping.request_reconcile((stream, msg_id))
+        else:
+            raise InvalidEventError(f"unknown command: {name}")
+
+    def release_deferred(self, symbol: str, changes: Changes) -> None:
+        waiting = self._deferred.pop(symbol, None)
+        if waiting:
+            self.messages(waiting, changes)

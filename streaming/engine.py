@@ -1,0 +1,355 @@
+"""The position engine: quotes and order outcomes in, state changes, events and order jobs out.
+
+It owns the in-memory book (symbol -> `Held`) and calls the pure rules; it never talks to the
+broker or blocks. Everything it wants written goes into a `Changes` (committed atomically by the
+worker) and every order change into a `Job` (run off-loop by the executor).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from broker.errors import BrokerError, InsufficientBuyingPowerError
+from position_manager import events
+from position_manager.logging import log_kv
+from rules.apply import apply_executed, stop_lost
+from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
+from rules.earnings import earnings_reduction_decisions, needs_earnings_reduction
+from rules.evaluate import evaluate_quote
+from rules.model import Position, Quote, Session, Side
+from rules.order_ids import make_position_key
+from rules.params import RuleParams
+from rules.protection import protect_decisions
+from rules.session_policy import policy_for
+from rules.stops import stop_and_target
+from streaming.executor import Job, JobResult
+from streaming.orders import Action, SubmitEntry
+from streaming.retry import RetrySchedule
+from streaming.risk_params import RiskParams
+from streaming.state import Changes, Held
+
+log = logging.getLogger(__name__)
+
+
+def _err(symbol: str, error_type: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"symbol": symbol, "error_type": error_type, "message": message, **extra}
+
+
+class Engine:
+    def __init__(
+        self,
+        params: RuleParams,
+        *,
+        pnl_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.params = params
+        self.pnl_interval = pnl_interval
+        self.clock = clock
+        self.held: dict[str, Held] = {}
+        self.held_bytes: dict[bytes, Held] = {}  # the hot path looks symbols up as raw bytes
+        self.risk: dict[str, RiskParams] = {}
+        self.session = Session.CLOSED
+        self.retry = RetrySchedule(clock=clock)
+        self.halted: set[str] = set()  # no buying power for the stop: a person must act
+        self.busy: Callable[[str], bool] = lambda symbol: False
+        self._pnl_at: dict[str, float] = {}
+        self.earnings_requested: dict[str, date] = {}
+        self.risk_loader: Callable[[str], RiskParams] | None = None
+
+    # --- book -------------------------------------------------------------------------------
+    def put(self, held: Held, changes: Changes) -> None:
+        symbol = held.position.symbol
+        self.held[symbol] = held
+        self.held_bytes[symbol.encode()] = held
+        changes.put(held)
+
+    def drop(self, symbol: str, changes: Changes) -> None:
+        self.held.pop(symbol, None)
+        self.held_bytes.pop(symbol.encode(), None)
+        self.retry.forget(symbol)
+        self.halted.discard(symbol)
+        self._pnl_at.pop(symbol, None)
+        changes.delete(symbol)
+
+    def risk_for(self, symbol: str) -> RiskParams:
+        """Cached risk parameters; a symbol seen for the first time is read once (one HGETALL:
+        the only Redis read the engine makes, and only on a fill or start, never per quote)."""
+        found = self.risk.get(symbol)
+        if found is None:
+            found = self.risk_loader(symbol) if self.risk_loader else RiskParams(symbol)
+            self.risk[symbol] = found
+        return found
+
+    def new_position(self, symbol: str, qty: Decimal, entry: Decimal, token: str) -> Position:
+        """A position we have no state for: target from the ATR plan, stop not yet placed."""
+        side = Side.LONG if qty > 0 else Side.SHORT
+        risk = self.risk_for(symbol)
+        plan = stop_and_target(entry, side, risk.cap_class, risk.atr, self.params)
+        return Position(
+            symbol=symbol,
+            quantity=qty,
+            entry_price=entry,
+            original_quantity=abs(qty),
+            position_key=make_position_key(symbol, side, token),
+            cap_class=risk.cap_class,
+            target_price=plan.target_price,
+            session=self.session,
+        )
+
+    def protect_plan_price(self, pos: Position) -> Decimal:
+        """Where the first stop goes (for the position.opened event)."""
+        risk = self.risk_for(pos.symbol)
+        return stop_and_target(
+            pos.entry_price, pos.side, pos.cap_class, risk.atr, self.params
+        ).stop_price
+
+    # --- quotes -----------------------------------------------------------------------------
+    def on_quote(self, held: Held, quote: Quote, changes: Changes) -> Job | None:
+        before = held.position
+        ev = evaluate_quote(
+            before, quote, self.session, self.params, self.risk_for(quote.symbol).atr
+        )
+        held.position = ev.position
+        if ev.position.best_price != before.best_price or ev.events:
+            changes.put(held)  # best price is state: written with this batch's acks
+        for rule_event in ev.events:
+            changes.emit(rule_event.name, rule_event.data)
+        symbol = quote.symbol
+        if policy_for(self.session).publish_pnl:
+            now = self.clock()
+            if now - self._pnl_at.get(symbol, -1e18) >= self.pnl_interval:
+                self._pnl_at[symbol] = now
+                changes.emit(
+                    events.POSITION_PNL_UPDATED,
+                    {
+                        "symbol": symbol,
+                        "unrealized_pnl": ev.pnl.unrealized,
+                        "unrealized_pnl_pct": ev.pnl.unrealized_pct,
+                        "current_price": quote.price,
+                        "extended_hours": ev.pnl.extended_hours,
+                    },
+                )
+        return self._job(symbol, ev.decisions, "quote")
+
+    def _job(
+        self, symbol: str, decisions: tuple[Decision, ...] | list[Decision], cause: str
+    ) -> Job | None:
+        """A job for these decisions, unless the symbol is busy, waiting for a retry, or halted
+        (no buying power: do not keep sending the same stop)."""
+        if not decisions or self.busy(symbol) or self.retry.waiting(symbol):
+            return None
+        if symbol in self.halted:
+            decisions = [d for d in decisions if not isinstance(d, PlaceStop)]
+            if not decisions:
+                return None
+        return Job(symbol, tuple(decisions), cause)
+
+    def protect_job(self, symbol: str, cause: str) -> Job | None:
+        held = self.held.get(symbol)
+        if held is None:
+            return None
+        pos = held.position
+        price = pos.last_price
+        decisions = protect_decisions(pos, self.risk_for(symbol).atr, price, self.params)
+        return self._job(symbol, decisions, cause)
+
+    def reevaluate_job(self, symbol: str, cause: str) -> Job | None:
+        """What the last known price asks for now (a due retry, a session change)."""
+        held = self.held.get(symbol)
+        if held is None:
+            return None
+        pos = held.position
+        if not pos.is_protected or pos.last_price is None or pos.last_updated is None:
+            return self.protect_job(symbol, cause)
+        quote = Quote(symbol, pos.last_price, pos.last_updated)
+        ev = evaluate_quote(pos, quote, self.session, self.params, self.risk_for(symbol).atr)
+        return self._job(symbol, ev.decisions, cause)
+
+    # --- pre-earnings -----------------------------------------------------------------------
+    def earnings_job(
+        self, symbol: str, today: date, report: date | None, changes: Changes
+    ) -> Job | None:
+        held = self.held.get(symbol)
+        policy = policy_for(self.session)
+        if held is None or report is None or policy.exit_style is None:
+            return None
+        if not policy.reduce_for_earnings:
+            return None
+        pos = held.position
+        if not needs_earnings_reduction(pos, today, report, self.params):
+            return None
+        price = pos.last_price or pos.entry_price
+        decisions = earnings_reduction_decisions(
+            pos, today, report, price, policy.exit_style, self.params
+        )
+        if not decisions:  # one share: half rounds to nothing; the date counts as handled
+            held.position = pos.evolve(earnings_reduced_for=report)
+            changes.put(held)
+            return None
+        return self._job(symbol, decisions, "earnings")
+
+    # --- job outcomes -----------------------------------------------------------------------
+    def apply_result(self, result: JobResult, changes: Changes) -> None:
+        job = result.job
+        symbol = job.symbol
+        if result.lease_busy:
+            self.retry.schedule(symbol, delay=1.0)
+            for stream, msg_id in job.acks:
+                changes.ack(stream, msg_id)
+            log_kv(log, logging.INFO, "lease busy, retrying", symbol=symbol, cause=job.cause)
+            return
+        ack = True
+        failed = False
+        for outcome in result.outcomes:
+            action = outcome.action
+            if outcome.error is not None:
+                failed = True
+                ack = self._failed(symbol, action, outcome.error, changes) and ack
+                continue
+            self._succeeded(symbol, action, outcome.order, changes)
+        if not failed:
+            self.retry.succeeded(symbol)
+        if ack:
+            for stream, msg_id in job.acks:
+                changes.ack(stream, msg_id)
+
+    def _succeeded(self, symbol: str, action: Action, order: Any, changes: Changes) -> None:
+        order_id = order.id if order is not None else None
+        if isinstance(action, SubmitEntry):
+            log_kv(log, logging.INFO, "entry order accepted", symbol=symbol, order_id=order_id)
+            return
+        held = self.held.get(symbol)
+        if held is None:
+            return  # closed meanwhile (e.g. the cancel of a closed position's stop)
+        before = held.position
+        if isinstance(action, PlaceStop) and order is not None and not order.is_open:
+            # The stop's client id was used by an order that is gone: take the next generation.
+            held.position = stop_lost(before)
+            changes.put(held)
+            self.retry.schedule(symbol, delay=0.0)
+            return
+        pos = apply_executed(before, action, order_id)
+        held.position = pos
+        changes.put(held)
+        if isinstance(action, PlaceStop):
+            changes.emit(
+                events.POSITION_STOP_SET,
+                {
+                    "symbol": symbol,
+                    "stop_price": action.stop_price,
+                    "stop_order_id": order_id,
+                    "qty": action.qty,
+                    "client_order_id": action.client_order_id,
+                    "target_price": pos.target_price,
+                    "reason": action.reason,
+                },
+            )
+        elif isinstance(action, ReplaceStop):
+            if action.reason == "trail":
+                changes.emit(
+                    events.POSITION_TRAILING_STOP_UPDATED,
+                    {
+                        "symbol": symbol,
+                        "old_stop": action.previous_stop_price,
+                        "new_stop": action.stop_price,
+                        "stop_order_id": order_id,
+                        "qty": action.qty,
+                    },
+                )
+            else:
+                changes.emit(
+                    events.POSITION_STOP_SET,
+                    {
+                        "symbol": symbol,
+                        "stop_price": action.stop_price,
+                        "stop_order_id": order_id,
+                        "qty": action.qty,
+                        "client_order_id": action.client_order_id,
+                        "reason": action.reason,
+                    },
+                )
+        elif isinstance(action, SubmitExit):
+            self._exit_submitted(symbol, action, order_id, before, changes)
+
+    def _exit_submitted(
+        self,
+        symbol: str,
+        action: SubmitExit,
+        order_id: str | None,
+        before: Position,
+        changes: Changes,
+    ) -> None:
+        price = before.last_price
+        if action.reason == "pre_earnings":
+            changes.emit(
+                events.POSITION_EARNINGS_REDUCTION,
+                {
+                    "symbol": symbol,
+                    "shares_sold": action.qty,
+                    "report_date": held_report(action.client_order_id),
+                    "order_id": order_id,
+                    "current_price": price,
+                },
+            )
+            self.earnings_requested.pop(symbol, None)
+        elif action.reason == "stop_breach":
+            changes.emit(
+                events.POSITION_STOP_HIT,
+                {
+                    "symbol": symbol,
+                    "current_price": price,
+                    "trigger": "stop_breach",
+                    "shares_sold": action.qty,
+                    "order_id": order_id,
+                },
+            )
+        else:
+            changes.emit(
+                events.POSITION_PROFIT_TAKING,
+                {
+                    "symbol": symbol,
+                    "trigger": action.reason,
+                    "shares_sold": action.qty,
+                    "order_id": order_id,
+                    "order_type": action.order_type,
+                    "current_price": price,
+                },
+            )
+
+    def _failed(self, symbol: str, action: Action, error: Exception, changes: Changes) -> bool:
+        """Publish the error and decide what next. Returns False to leave the causing message
+        unacked (a transient failure of an entry: the message is redelivered later)."""
+        kind = type(error).__name__
+        changes.emit(
+            events.POSITION_ERROR,
+            _err(
+                symbol,
+                kind,
+                str(error),
+                action=type(action).__name__,
+                client_order_id=getattr(action, "client_order_id", None),
+            ),
+        )
+        if isinstance(error, InsufficientBuyingPowerError):
+            if isinstance(action, PlaceStop):
+                self.halted.add(symbol)
+            return True  # no retry: a person must act
+        if isinstance(action, SubmitEntry):
+            return not (isinstance(error, BrokerError) and error.retryable)
+        if isinstance(action, CancelOrder) and symbol not in self.held:
+            return True
+        self.retry.schedule(symbol)
+        return True
+
+
+def held_report(client_order_id: str) -> str | None:
+    from rules.exits import report_date_of
+
+    report = report_date_of(client_order_id)
+    return report.isoformat() if report else None

@@ -1,0 +1,169 @@
+"""Order changes off the quote loop: one job per symbol at a time, on a small thread pool.
+
+The loop never waits for the broker. It hands a symbol's decisions to `OrderExecutor.submit` and
+keeps reading quotes; a worker thread takes the symbol's lease, runs the decisions in order (a
+partial exit's stop shrink before the sale) and stops at the first failure; the outcome comes back
+through `completed()`, which the loop drains and applies (state, events, acks) on its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.interface import Broker
+from broker.types import BrokerOrder
+from position_manager.logging import log_kv
+from streaming.lease import SymbolLease
+from streaming.orders import Action, execute
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    symbol: str
+    actions: tuple[Action, ...]
+    cause: str  # "quote", "fill", "startup", "retry", "command", "entry", ...
+    acks: list[tuple[str, Any]] = field(default_factory=list)  # acked when the job is applied
+    context: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Outcome:
+    action: Action
+    order: BrokerOrder | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class JobResult:
+    job: Job
+    outcomes: list[Outcome]
+    lease_busy: bool = False
+
+
+class OrderExecutor:
+    """`submit` refuses a second job for a busy symbol: the loop checks `busy` first."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        redis_client: Any,
+        *,
+        threads: int = 4,
+        lease_ttl_ms: int = 30_000,
+        on_request: Callable[[Job, Action], None] | None = None,
+    ) -> None:
+        self._broker = broker
+        self._redis = redis_client
+        self._lease_ttl_ms = lease_ttl_ms
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pm-orders")
+        self._done: queue.SimpleQueue[JobResult] = queue.SimpleQueue()
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._on_request = on_request  # instrumentation: called as a request leaves
+
+    def busy(self, symbol: str) -> bool:
+        return symbol in self._busy
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._busy)
+
+    def submit(self, job: Job) -> bool:
+        with self._lock:
+            if job.symbol in self._busy:
+                return False
+            self._busy.add(job.symbol)
+        self._pool.submit(self._run, job)
+        return True
+
+    def _run(self, job: Job) -> None:
+        outcomes: list[Outcome] = []
+        lease = SymbolLease(self._redis, job.symbol, ttl_ms=self._lease_ttl_ms)
+        busy = False
+        try:
+            if not lease.acquire():
+                busy = True
+            else:
+                for action in job.actions:
+                    if self._on_request is not None:
+                        self._on_request(job, action)
+                    try:
+                        order = execute(self._broker, action)
+                    except Exception as exc:  # typed broker errors, or anything unexpected
+                        outcomes.append(Outcome(action, error=exc))
+                        log_kv(
+                            log,
+                            logging.WARNING,
+                            "order action failed",
+                            symbol=job.symbol,
+                            action=type(action).__name__,
+                            client_order_id=getattr(action, "client_order_id", None),
+                            error=type(exc).__name__,
+                            detail=str(exc),
+                        )
+                        break
+                    outcomes.append(Outcome(action, order=order))
+                    log_kv(
+                        log,
+                        logging.INFO,
+                        "order action done",
+                        symbol=job.symbol,
+                        action=type(action).__name__,
+                        order_id=order.id if order else getattr(action, "order_id", None),
+                        client_order_id=getattr(action, "client_order_id", None),
+                    )
+        except Exception as exc:  # the lease itself failed (Redis down): report, never hang
+            outcomes.append(Outcome(job.actions[0], error=exc))
+        finally:
+            try:
+                lease.release()
+            except Exception:
+                log.exception("lease release failed")
+            self._done.put(JobResult(job, outcomes, lease_busy=busy))
+
+    def completed(self) -> list[JobResult]:
+        """Finished jobs since the last call; marks their symbols free again."""
+        out: list[JobResult] = []
+        while True:
+            try:
+                result = self._done.get_nowait()
+            except queue.Empty:
+                break
+            out.append(result)
+        if out:
+            with self._lock:
+                for result in out:
+                    self._busy.discard(result.job.symbol)
+                self._idle.notify_all()
+        return out
+
+    def wait_for_completion(self, timeout: float) -> bool:
+        """Block until at least one job result is ready (tests and shutdown; never the loop)."""
+        deadline = time.monotonic() + timeout
+        while self._done.empty():
+            if not self._busy or time.monotonic() > deadline:
+                return not self._done.empty()
+            time.sleep(0.002)
+        return True
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def background(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run a blocking broker read (reconcile snapshot, health probe) off the loop."""
+        return self._pool.submit(fn)

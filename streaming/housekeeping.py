@@ -1,0 +1,206 @@
+"""The worker's periodic duties, run between batches (never inside the quote handling).
+
+Heartbeat and health hash, alerts (large loss, unprotected, stale data, circuit open), refreshing
+risk parameters, the daily pre-earnings check, reclaiming idle pending messages, the session, and
+`command.reconcile` (its broker reads run on the executor's threads, not the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from position_manager import events
+from position_manager.logging import log_kv
+from rules.alerts import book_alerts
+from rules.model import Session
+from streaming.health import AlertThrottle, health_fields, heartbeat, write_health
+from streaming.risk_params import load_risk_params
+from streaming.scan import reconcile
+from streaming.session import NEW_YORK, calendar_session
+from streaming.state import Changes
+
+if TYPE_CHECKING:
+    from streaming.worker import Worker
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_TTL_SECONDS = 15
+RISK_REFRESH_SECONDS = 60.0
+EARNINGS_CHECK_SECONDS = 60.0
+PROBE_SECONDS = 30.0
+
+
+class Housekeeping:
+    def __init__(self, worker: Worker, *, interval: float = 1.0) -> None:
+        self.worker = worker
+        self.engine = worker.engine
+        self.interval = interval
+        self.alerts = AlertThrottle(300.0)
+        self.last_quote_at: datetime | None = None
+        self._last_tick = -1e18
+        self._last_risk = time.monotonic()
+        self._last_earnings = -1e18
+        self._last_claim = time.monotonic()
+        self._last_probe = -1e18
+        self._alpaca_ok = True
+        self._probe: Future[bool] | None = None
+        self._reconcile: Future[Any] | None = None
+        self._reconcile_acks: list[tuple[str, Any]] = []
+
+    # --- session ------------------------------------------------------------------------------
+    def load_session(self) -> None:
+        raw = self.worker.client.get(events.SESSION_KEY)
+        try:
+            self.engine.session = Session(
+                (raw.decode() if isinstance(raw, bytes) else str(raw)).upper()
+            )
+        except (ValueError, AttributeError):
+            self.engine.session = calendar_session(datetime.now(UTC))
+
+    def set_session(self, session: Session, changes: Changes) -> None:
+        if session is self.engine.session:
+            return
+        log_kv(log, logging.INFO, "market session changed", old=self.engine.session, new=session)
+        self.engine.session = session
+        for symbol in list(self.engine.held):
+            self.worker.submit(self.engine.reevaluate_job(symbol, "session"))
+
+    def today(self) -> date:
+        return datetime.now(NEW_YORK).date()
+
+    def saw_quote(self, ts: datetime) -> None:
+        self.last_quote_at = datetime.now(UTC)
+
+    # --- reconcile command --------------------------------------------------------------------
+    def request_reconcile(self, ack: tuple[str, Any]) -> None:
+        self._reconcile_acks.append(ack)
+        if self._reconcile is None:
+            broker = self.worker.broker
+            self._reconcile = self.worker.executor.background(
+                lambda: (broker.list_positions(), broker.list_open_orders())
+            )
+
+    def _finish_reconcile(self, changes: Changes) -> None:
+        future = self._reconcile
+        if future is None or not future.done():
+            return
+        self._reconcile = None
+        for stream, msg_id in self._reconcile_acks:
+            changes.ack(stream, msg_id)
+        self._reconcile_acks = []
+        try:
+            positions, orders = future.result()
+        except Exception as exc:
+            changes.emit(
+                events.POSITION_ERROR,
+                {
+                    "symbol": None,
+                    "error_type": type(exc).__name__,
+                    "message": f"reconcile failed: {exc}",
+                },
+            )
+            return
+        jobs, _summary = reconcile(self.engine, positions, orders, changes)
+        for job in jobs:
+            self.worker.submit(job)
+
+    # --- the tick -----------------------------------------------------------------------------
+    def tick(self, *, force: bool = False, stopping: bool = False) -> None:
+        now = time.monotonic()
+        changes = Changes()
+        self._finish_reconcile(changes)
+        if not force and now - self._last_tick < self.interval:
+            self.worker.store.commit(changes)
+            return
+        self._last_tick = now
+        if now - self._last_risk >= RISK_REFRESH_SECONDS:
+            self._last_risk = now
+            self.engine.risk.update(load_risk_params(self.worker.client, self.engine.held))
+        if now - self._last_earnings >= EARNINGS_CHECK_SECONDS or force:
+            self._last_earnings = now
+            self.earnings_check(changes)
+        if now - self._last_claim >= self.worker.consumer.config.claim_idle_ms / 2000:
+            self._last_claim = now
+            claimed = self.worker.consumer.claim_idle()
+            if claimed:
+                self.worker._handle(claimed, redelivered=True)
+        self._probe_broker(now)
+        self._alerts(changes)
+        self.worker.store.commit(changes)
+        self._write_health(stopping)
+
+    def earnings_check(self, changes: Changes) -> None:
+        today = self.today()
+        for symbol in list(self.engine.held):
+            report = (
+                self.engine.earnings_requested.get(symbol)
+                or self.engine.risk_for(symbol).next_report_date
+            )
+            self.worker.submit(self.engine.earnings_job(symbol, today, report, changes))
+
+    def _probe_broker(self, now: float) -> None:
+        if self._probe is not None and self._probe.done():
+            try:
+                self._alpaca_ok = bool(self._probe.result())
+            except Exception:
+                self._alpaca_ok = False
+            self._probe = None
+        if self._probe is None and now - self._last_probe >= PROBE_SECONDS:
+            self._last_probe = now
+            self._probe = self.worker.executor.background(self.worker.broker.is_connected)
+
+    def _alerts(self, changes: Changes) -> None:
+        positions = [h.position for h in self.engine.held.values()]
+        prices = {p.symbol: p.last_price for p in positions if p.last_price is not None}
+        last = (
+            self.last_quote_at if positions and self.engine.session is not Session.CLOSED else None
+        )
+        for alert in book_alerts(positions, prices, last, datetime.now(UTC), self.engine.params):
+            if alert.symbol is not None and self.worker.executor.busy(alert.symbol):
+                continue  # an order change for it is in flight
+            if self.alerts.allow(alert.name, alert.symbol):
+                changes.emit(alert.name, {"symbol": alert.symbol, "message": alert.message})
+        state = getattr(self.worker.broker, "breaker_state", None)
+        if state == "open" and self.alerts.allow(events.ALERT_CIRCUIT_OPEN):
+            changes.emit(
+                events.ALERT_CIRCUIT_OPEN,
+                {"symbol": None, "message": "broker circuit breaker is open: orders fail fast"},
+            )
+
+    def _write_health(self, stopping: bool) -> None:
+        held = [h for h in self.engine.held.values()]
+        total = Decimal(0)
+        for h in held:
+            p = h.position
+            if p.last_price is not None:
+                total += (p.last_price - p.entry_price) * p.quantity
+        try:
+            pipe = self.worker.client.pipeline(transaction=False)
+            if not stopping:
+                heartbeat(pipe, HEARTBEAT_TTL_SECONDS)
+            else:
+                pipe.delete(events.WORKER_HEARTBEAT_KEY)
+            write_health(
+                pipe,
+                health_fields(
+                    positions_count=len(held),
+                    active_stops=sum(1 for h in held if h.position.is_protected),
+                    total_pnl=total,
+                    last_update=self.last_quote_at,
+                    market_session=self.engine.session.value,
+                    active_management=not stopping,
+                    redis_connected=True,
+                    alpaca_connected=self._alpaca_ok,
+                    status="stopped" if stopping else "healthy",
+                ),
+            )
+            pipe.execute()
+        except redis.RedisError as exc:
+            log_kv(log, logging.ERROR, "health write failed", error=str(exc))

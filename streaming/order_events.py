@@ -1,0 +1,243 @@
+"""What `order.*` events do to the book: fills open, grow, shrink and close positions; a lost
+stop is re-placed at once.
+
+The broker's `position_qty` (signed, after the fill) is the truth for the new size, so handling
+the same fill twice changes nothing. Without it, a complete fill moves the size by its
+`filled_qty`, and a partial fill waits for the final one.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from broker.types import OrderSide
+from position_manager import events
+from position_manager.logging import log_kv
+from rules.apply import stop_lost
+from rules.decisions import CancelOrder, ReplaceStop
+from rules.model import Position, Side
+from rules.order_ids import replace_order_id
+from rules.quantities import stop_quantity
+from streaming.engine import Engine
+from streaming.executor import Job
+from streaming.messages import OrderUpdate
+from streaming.state import Changes, Held
+
+log = logging.getLogger(__name__)
+
+STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
+
+
+def _sign(side: OrderSide) -> int:
+    return 1 if side is OrderSide.BUY else -1
+
+
+def new_quantity(held: Held | None, name: str, upd: OrderUpdate) -> Decimal | None:
+    if upd.position_qty is not None:
+        return upd.position_qty
+    if name != events.ORDER_FILLED:
+        return None
+    current = held.position.quantity if held else Decimal(0)
+    return current + _sign(upd.side) * upd.filled_qty
+
+
+def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
+    held = engine.held.get(upd.symbol)
+    if name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED):
+        new_qty = new_quantity(held, name, upd)
+        if new_qty is None or upd.price is None:
+            return None
+        return _on_fill(engine, held, upd, new_qty, changes)
+    if name in (events.ORDER_CANCELED, events.ORDER_EXPIRED, events.ORDER_FAILED):
+        if held is not None and upd.order_id == held.position.stop_order_id:
+            return _on_stop_lost(engine, held, name, upd, changes)
+        if name == events.ORDER_FAILED:
+            changes.emit(
+                events.POSITION_ERROR,
+                {
+                    "symbol": upd.symbol,
+                    "error_type": "order_failed",
+                    "message": upd.reason or "order failed",
+                    "order_id": upd.order_id,
+                    "client_order_id": upd.client_order_id,
+                },
+            )
+    return None
+
+
+def _on_stop_lost(
+    engine: Engine, held: Held, name: str, upd: OrderUpdate, changes: Changes
+) -> Job | None:
+    held.position = stop_lost(held.position)
+    changes.put(held)
+    changes.emit(
+        events.POSITION_ERROR,
+        {
+            "symbol": upd.symbol,
+            "error_type": "stop_lost",
+            "message": f"stop order {upd.order_id} {name.split('.', 1)[1]}: {upd.reason or ''}",
+            "order_id": upd.order_id,
+        },
+    )
+    log_kv(
+        log, logging.WARNING, "stop lost, re-protecting", symbol=upd.symbol, order_id=upd.order_id
+    )
+    return engine.protect_job(upd.symbol, "stop_lost")
+
+
+def _on_fill(
+    engine: Engine, held: Held | None, upd: OrderUpdate, new_qty: Decimal, changes: Changes
+) -> Job | None:
+    price = upd.price
+    assert price is not None
+    old_qty = held.position.quantity if held else Decimal(0)
+    if new_qty == old_qty:
+        return None  # already applied (a redelivered fill)
+    flips = old_qty != 0 and new_qty != 0 and (old_qty > 0) != (new_qty > 0)
+    if held is not None and (new_qty == 0 or flips or abs(new_qty) < abs(old_qty)):
+        job = _reduce(engine, held, upd, old_qty, new_qty if not flips else Decimal(0), changes)
+        if not flips:
+            return job
+        held, old_qty = None, Decimal(0)
+    if held is None:
+        return _open(engine, upd, new_qty, price, changes)
+    return _grow(engine, held, upd, old_qty, new_qty, price, changes)
+
+
+def _open(
+    engine: Engine, upd: OrderUpdate, qty: Decimal, price: Decimal, changes: Changes
+) -> Job | None:
+    token = upd.client_order_id or str(price)
+    pos = engine.new_position(upd.symbol, qty, price, token)
+    held = Held(pos)
+    engine.put(held, changes)
+    planned = engine.protect_plan_price(pos)
+    changes.emit(
+        events.POSITION_OPENED,
+        {
+            "symbol": upd.symbol,
+            "quantity": qty,
+            "entry_price": price,
+            "stop_price": planned,
+            "target_price": pos.target_price,
+            "side": pos.side.value,
+            "position_key": pos.position_key,
+            "order_id": upd.order_id,
+            "client_order_id": upd.client_order_id,
+        },
+    )
+    log_kv(log, logging.INFO, "position opened", symbol=upd.symbol, qty=qty, order_id=upd.order_id)
+    return engine.protect_job(upd.symbol, "fill")
+
+
+def _grow(
+    engine: Engine,
+    held: Held,
+    upd: OrderUpdate,
+    old_qty: Decimal,
+    new_qty: Decimal,
+    price: Decimal,
+    changes: Changes,
+) -> Job | None:
+    pos = held.position
+    added = abs(new_qty) - abs(old_qty)
+    entry = (pos.entry_price * abs(old_qty) + price * added) / abs(new_qty)
+    pos = pos.evolve(
+        quantity=new_qty, entry_price=entry, original_quantity=pos.original_quantity + added
+    )
+    held.position = pos
+    changes.put(held)
+    changes.emit(
+        events.POSITION_OPENED,
+        {
+            "symbol": upd.symbol,
+            "quantity": new_qty,
+            "entry_price": entry,
+            "stop_price": pos.stop_price,
+            "added": added,
+            "order_id": upd.order_id,
+        },
+    )
+    return _fit_stop(engine, held, "grow")
+
+
+def _fit_stop(engine: Engine, held: Held, cause: str) -> Job | None:
+    """Resize the live stop to the position (replace, never cancel-then-place)."""
+    pos = held.position
+    if not pos.is_protected:
+        return engine.protect_job(pos.symbol, cause)
+    want = stop_quantity(pos.size)
+    if pos.stop_quantity == want or pos.stop_price is None or pos.stop_order_id is None:
+        return None
+    if want == 0:
+        decision: CancelOrder | ReplaceStop = CancelOrder(
+            pos.symbol, pos.stop_order_id, "no whole share left"
+        )
+    else:
+        decision = ReplaceStop(
+            symbol=pos.symbol,
+            order_id=pos.stop_order_id,
+            qty=want,
+            stop_price=pos.stop_price,
+            previous_stop_price=pos.stop_price,
+            client_order_id=replace_order_id(pos.position_key, want, pos.stop_price),
+            reason="shrink",
+        )
+    return engine._job(pos.symbol, [decision], cause)
+
+
+def _realized(pos: Position, qty_closed: Decimal, price: Decimal) -> Decimal:
+    sign = 1 if pos.side is Side.LONG else -1
+    return (price - pos.entry_price) * qty_closed * sign
+
+
+def _reduce(
+    engine: Engine,
+    held: Held,
+    upd: OrderUpdate,
+    old_qty: Decimal,
+    new_qty: Decimal,
+    changes: Changes,
+) -> Job | None:
+    pos = held.position
+    price = upd.price
+    assert price is not None
+    closed_qty = abs(old_qty) - abs(new_qty)
+    held.realized_pnl += _realized(pos, closed_qty, price)
+    was_stop = upd.order_id == pos.stop_order_id or upd.order_type in STOP_TYPES
+    if was_stop:
+        changes.emit(
+            events.POSITION_STOP_HIT,
+            {
+                "symbol": upd.symbol,
+                "current_price": price,
+                "pnl": held.realized_pnl,
+                "trigger": "stop_filled",
+                "order_id": upd.order_id,
+            },
+        )
+    if new_qty == 0:
+        changes.emit(
+            events.POSITION_CLOSED,
+            {
+                "symbol": upd.symbol,
+                "exit_price": price,
+                "pnl": held.realized_pnl,
+                "quantity_closed": closed_qty,
+                "reason": "stop" if was_stop else "exit",
+                "order_id": upd.order_id,
+                "client_order_id": upd.client_order_id,
+            },
+        )
+        leftover = pos.stop_order_id if pos.stop_order_id and not was_stop else None
+        engine.drop(upd.symbol, changes)
+        log_kv(log, logging.INFO, "position closed", symbol=upd.symbol, order_id=upd.order_id)
+        if leftover:  # a stop for a flat position would open a new one when triggered
+            return Job(upd.symbol, (CancelOrder(upd.symbol, leftover, "position closed"),), "close")
+        return None
+    if upd.order_id == pos.stop_order_id and upd.filled_qty >= (pos.stop_quantity or 0):
+        pos = stop_lost(pos)  # a partly filled stop: the rest is re-protected
+    held.position = pos.evolve(quantity=new_qty)
+    changes.put(held)
+    return _fit_stop(engine, held, "exit_fill")

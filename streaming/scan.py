@@ -1,0 +1,119 @@
+"""The startup scan (the seed's 8 steps, done right) and `command.reconcile`.
+
+All positions; all open orders (the adapter pages past 500); stops of every type matched to a
+position by symbol and closing side (`rules.reconcile`). A missing stop gets an ATR stop, a stop
+of the wrong size is replaced, duplicates and stops without a position are cancelled. Persisted
+state (best price, profit levels, earnings date) is merged in; the broker is the truth for
+quantity, entry price and which stop is live.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from broker.types import BrokerOrder, BrokerPosition
+from position_manager import events
+from position_manager.logging import log_kv
+from rules.apply import stop_lost
+from rules.decisions import CancelOrder, Decision
+from rules.model import Side
+from rules.protection import protect_decisions
+from rules.reconcile import ReconcileSummary, orphan_stops, reconcile_symbol
+from streaming.engine import Engine
+from streaming.executor import Job
+from streaming.state import Changes, Held
+
+log = logging.getLogger(__name__)
+
+
+def reconcile(
+    engine: Engine,
+    positions: Sequence[BrokerPosition],
+    orders: Sequence[BrokerOrder],
+    changes: Changes,
+) -> tuple[list[Job], ReconcileSummary]:
+    """Bring the book in line with the broker; return the order jobs that finish the job."""
+    summary = ReconcileSummary()
+    jobs: list[Job] = []
+    order_list = list(orders)
+    seen: set[str] = set()
+    for bp in positions:
+        if bp.qty == 0:
+            continue
+        symbol = bp.symbol
+        seen.add(symbol)
+        summary.positions += 1
+        if engine.busy(symbol):
+            continue  # an order change is in flight; the next reconcile looks again
+        held = engine.held.get(symbol)
+        side = Side.LONG if bp.qty > 0 else Side.SHORT
+        if held is not None and held.position.side is side:
+            pos = held.position
+            grown = max(pos.original_quantity, abs(bp.qty))
+            pos = pos.evolve(
+                quantity=bp.qty, entry_price=bp.avg_entry_price, original_quantity=grown
+            )
+        else:
+            held = Held(
+                engine.new_position(symbol, bp.qty, bp.avg_entry_price, str(bp.avg_entry_price))
+            )
+            pos = held.position
+        if pos.last_price is None and bp.current_price is not None and bp.current_price > 0:
+            pos = pos.evolve(last_price=bp.current_price)
+        result = reconcile_symbol(pos, order_list)
+        decisions: list[Decision] = list(result.decisions)
+        if result.kept_stop is not None:
+            kept = result.kept_stop
+            pos = pos.evolve(
+                stop_order_id=kept.id,
+                stop_price=kept.stop_price if kept.stop_price is not None else pos.stop_price,
+                stop_quantity=kept.qty,
+            )
+            summary.protected += 1
+            summary.duplicates_to_cancel += [
+                d.order_id for d in decisions if isinstance(d, CancelOrder)
+            ]
+            if any(getattr(d, "reason", "") == "shrink" for d in decisions):
+                summary.stops_to_resize.append(symbol)
+        else:
+            if pos.stop_order_id is not None:
+                pos = stop_lost(pos)  # our stop is gone: its client id is spent
+            pos = pos.evolve(session=engine.session)
+            decisions += protect_decisions(
+                pos, engine.risk_for(symbol).atr, pos.last_price, engine.params
+            )
+            summary.stops_to_place.append(symbol)
+        held.position = pos
+        engine.put(held, changes)
+        engine.retry.forget(symbol)
+        if decisions:
+            jobs.append(Job(symbol, tuple(decisions), "reconcile"))
+    for symbol in [s for s in engine.held if s not in seen]:
+        changes.emit(
+            events.POSITION_CLOSED,
+            {
+                "symbol": symbol,
+                "exit_price": None,
+                "pnl": engine.held[symbol].realized_pnl,
+                "reason": "not held at the broker",
+            },
+        )
+        engine.drop(symbol, changes)
+    by_symbol: dict[str, list[Decision]] = {}
+    for cancel in orphan_stops(seen, order_list):
+        by_symbol.setdefault(cancel.symbol, []).append(cancel)
+        summary.orphans_to_cancel.append(cancel.order_id)
+    jobs += [Job(s, tuple(d), "orphan") for s, d in by_symbol.items() if not engine.busy(s)]
+    log_kv(
+        log,
+        logging.INFO,
+        "reconciled with the broker",
+        positions=summary.positions,
+        protected=summary.protected,
+        stops_to_place=len(summary.stops_to_place),
+        stops_to_resize=len(summary.stops_to_resize),
+        duplicates=len(summary.duplicates_to_cancel),
+        orphans=len(summary.orphans_to_cancel),
+    )
+    return jobs, summary

@@ -1,0 +1,195 @@
+"""The position state the broker does not hold, in Redis, written atomically with its events.
+
+Best price, profit levels taken, original quantity, the report date already reduced for, the stop
+generation, position key, stop order id/price/qty, target and realized P&L live in the hash
+`POSITION_STATE_KEY`. `StateStore.commit` writes state changes, the events they cause and the XACK
+of the messages that caused them in one MULTI/EXEC: after a crash either all of it happened or
+none of it did, and an unacked message is simply processed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from position_manager.events import (
+    DEAD_LETTER_STREAM,
+    POSITION_STATE_KEY,
+    encode_event,
+    stream_for,
+)
+from position_manager.logging import log_kv
+from rules.model import CapClass, Position, Session
+from streaming.consumer import dead_letter_fields
+
+log = logging.getLogger(__name__)
+
+
+def state_key(symbol: str) -> str:
+    return POSITION_STATE_KEY.format(symbol=symbol)
+
+
+@dataclass(slots=True)
+class Held:
+    """One held position plus what only the worker tracks about it."""
+
+    position: Position
+    realized_pnl: Decimal = Decimal(0)
+
+
+def _s(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def to_hash(held: Held) -> dict[str, str]:
+    p = held.position
+    return {
+        "symbol": p.symbol,
+        "quantity": _s(p.quantity),
+        "entry_price": _s(p.entry_price),
+        "original_quantity": _s(p.original_quantity),
+        "position_key": p.position_key,
+        "cap_class": p.cap_class.value,
+        "stop_price": _s(p.stop_price),
+        "target_price": _s(p.target_price),
+        "stop_order_id": _s(p.stop_order_id),
+        "stop_quantity": _s(p.stop_quantity),
+        "best_price": _s(p.best_price),
+        "profit_levels_taken": ",".join(str(level) for level in sorted(p.profit_levels_taken)),
+        "earnings_reduced_for": _s(p.earnings_reduced_for),
+        "stop_generation": str(p.stop_generation),
+        "last_price": _s(p.last_price),
+        "last_updated": _s(p.last_updated),
+        "session": p.session.value,
+        "realized_pnl": _s(held.realized_pnl),
+    }
+
+
+def _text(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
+        for k, v in raw.items()
+    }
+
+
+def _dec(value: str) -> Decimal | None:
+    return Decimal(value) if value else None
+
+
+def from_hash(raw: Mapping[Any, Any]) -> Held:
+    """Rebuild a position from its hash; raises ValueError/KeyError on a corrupt one."""
+    h = _text(raw)
+    levels = frozenset(int(x) for x in h.get("profit_levels_taken", "").split(",") if x)
+    reduced = h.get("earnings_reduced_for", "")
+    updated = h.get("last_updated", "")
+    position = Position(
+        symbol=h["symbol"],
+        quantity=Decimal(h["quantity"]),
+        entry_price=Decimal(h["entry_price"]),
+        original_quantity=Decimal(h["original_quantity"]),
+        position_key=h["position_key"],
+        cap_class=CapClass(h.get("cap_class") or "large"),
+        stop_price=_dec(h.get("stop_price", "")),
+        target_price=_dec(h.get("target_price", "")),
+        stop_order_id=h.get("stop_order_id") or None,
+        stop_quantity=_dec(h.get("stop_quantity", "")),
+        best_price=_dec(h.get("best_price", "")),
+        profit_levels_taken=levels,
+        earnings_reduced_for=date.fromisoformat(reduced) if reduced else None,
+        stop_generation=int(h.get("stop_generation") or 0),
+        last_price=_dec(h.get("last_price", "")),
+        last_updated=datetime.fromisoformat(updated) if updated else None,
+        session=Session(h.get("session") or "CLOSED"),
+    )
+    return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0))
+
+
+@dataclass
+class Changes:
+    """Everything one step of the worker wants written together."""
+
+    states: dict[str, Held | None] = field(default_factory=dict)  # None deletes (closed)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    acks: dict[str, list[Any]] = field(default_factory=dict)  # stream -> message ids
+    dead_letters: list[dict[str, str]] = field(default_factory=list)
+
+    def put(self, held: Held) -> None:
+        self.states[held.position.symbol] = held
+
+    def delete(self, symbol: str) -> None:
+        self.states[symbol] = None
+
+    def emit(self, name: str, data: dict[str, Any]) -> None:
+        self.events.append((name, data))
+
+    def ack(self, stream: str, message_id: Any) -> None:
+        self.acks.setdefault(stream, []).append(message_id)
+
+    def ack_many(self, stream: str, message_ids: Iterable[Any]) -> None:
+        self.acks.setdefault(stream, []).extend(message_ids)
+
+    def dead(self, stream: str, message_id: Any, fields: Mapping[Any, Any], reason: str) -> None:
+        """Dead-letter a message (reason + original fields) and ack it, in the same commit."""
+        self.dead_letters.append(dead_letter_fields(stream, message_id, fields, reason))
+        self.ack(stream, message_id)
+        log_kv(
+            log,
+            logging.WARNING,
+            "message dead-lettered",
+            stream=stream,
+            message_id=message_id.decode() if isinstance(message_id, bytes) else message_id,
+            reason=reason,
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.states or self.events or self.dead_letters or any(self.acks.values()))
+
+
+class StateStore:
+    """Reads and atomically writes position state, events and acks."""
+
+    def __init__(self, client: Any, group: str) -> None:
+        self._client = client
+        self._group = group
+
+    def load_all(self) -> dict[str, Held]:
+        """Every persisted position; corrupt hashes are skipped (the startup scan rebuilds them
+        from the broker)."""
+        out: dict[str, Held] = {}
+        for key in self._client.scan_iter(match=POSITION_STATE_KEY.format(symbol="*"), count=500):
+            raw = self._client.hgetall(key)
+            try:
+                held = from_hash(raw)
+            except (KeyError, ValueError, ArithmeticError):
+                continue
+            out[held.position.symbol] = held
+        return out
+
+    def commit(self, changes: Changes) -> None:
+        """HSET/DEL + XADD + XACK in one MULTI/EXEC (one round trip)."""
+        if not changes:
+            return
+        pipe = self._client.pipeline(transaction=True)
+        for symbol, held in changes.states.items():
+            if held is None:
+                pipe.delete(state_key(symbol))
+            else:
+                pipe.hset(state_key(symbol), mapping=to_hash(held))
+        for name, data in changes.events:
+            pipe.xadd(stream_for(name), encode_event(name, data))
+        for fields in changes.dead_letters:
+            pipe.xadd(DEAD_LETTER_STREAM, fields)
+        for stream, ids in changes.acks.items():
+            if ids:
+                pipe.xack(stream, self._group, *ids)
+        pipe.execute()

@@ -1,0 +1,224 @@
+"""The streaming worker: reads the streams, runs the engine, commits, hands orders to the executor.
+
+`Worker.process_batch()` is one pass of the loop (tests call it step by step); `Worker.run()`
+loops until a stop event; `run_worker()` is what the CLI calls. Per pass: apply finished order
+jobs, run due retries, read every stream (COUNT per stream, short BLOCK), dispatch, then commit
+state + events + acks in one MULTI/EXEC.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from broker.interface import Broker
+from position_manager import events
+from position_manager.config import Settings
+from position_manager.errors import InvalidEventError
+from position_manager.events import decode_event
+from position_manager.logging import log_kv
+from rules.params import RuleParams
+from rules.reconcile import ReconcileSummary
+from streaming.consumer import Consumer, ConsumerConfig, Message
+from streaming.dispatch import Dispatcher
+from streaming.engine import Engine
+from streaming.executor import Job, OrderExecutor
+from streaming.housekeeping import Housekeeping
+from streaming.risk_params import load_risk_params
+from streaming.scan import reconcile
+from streaming.state import Changes, StateStore
+
+log = logging.getLogger(__name__)
+
+STREAMS = (
+    events.SESSION_STREAM,
+    events.ORDERS_STREAM,
+    events.RISK_STREAM,
+    events.COMMANDS_STREAM,
+    events.QUOTES_STREAM,
+)
+
+
+def default_consumer_name() -> str:
+    return os.environ.get("PM_WORKER_NAME") or f"worker-{socket.gethostname()}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        broker: Broker,
+        client: redis.Redis,
+        *,
+        consumer: ConsumerConfig | None = None,
+        threads: int = 4,
+        on_request: Callable[[Job, Any], None] | None = None,
+        on_job: Callable[[Job], None] | None = None,
+        housekeeping_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.client = client
+        cfg = consumer or ConsumerConfig(consumer=default_consumer_name())
+        self.consumer = Consumer(client, STREAMS, cfg)
+        self.store = StateStore(client, cfg.group)
+        self.engine = Engine(
+            RuleParams.from_settings(settings), pnl_interval=settings.pnl_event_interval_seconds
+        )
+        self.executor = OrderExecutor(broker, client, threads=threads, on_request=on_request)
+        self.engine.busy = self.executor.busy
+        self.engine.risk_loader = lambda symbol: load_risk_params(client, [symbol])[symbol]
+        self.on_job = on_job
+        self.dispatch = Dispatcher(self)
+        self.housekeeping = Housekeeping(self, interval=housekeeping_interval)
+        self.summary: ReconcileSummary | None = None
+        self.stopping = False
+
+    # --- start --------------------------------------------------------------------------------
+    def start(self, *, scan_timeout: float = 30.0) -> ReconcileSummary:
+        """Groups, persisted state, session, risk parameters, the startup scan (placing what is
+        missing and waiting for it), then the messages this consumer left unacked."""
+        self.consumer.ensure_groups()
+        self.engine.held.clear()
+        for symbol, held in self.store.load_all().items():
+            self.engine.held[symbol] = held
+            self.engine.held_bytes[symbol.encode()] = held
+        self.housekeeping.load_session()
+        positions = self.broker.list_positions()
+        orders = self.broker.list_open_orders()
+        self.engine.risk.update(
+            load_risk_params(self.client, {p.symbol for p in positions} | set(self.engine.held))
+        )
+        changes = Changes()
+        jobs, summary = reconcile(self.engine, positions, orders, changes)
+        self.store.commit(changes)
+        for job in jobs:
+            self.submit(job)
+        self.wait_idle(scan_timeout)
+        self.summary = summary
+        log_kv(
+            log,
+            logging.INFO,
+            "startup scan complete",
+            positions=summary.positions,
+            already_protected=summary.protected,
+            stops_placed=len(summary.stops_to_place),
+            stops_resized=len(summary.stops_to_resize),
+            duplicates_cancelled=len(summary.duplicates_to_cancel),
+            orphans_cancelled=len(summary.orphans_to_cancel),
+        )
+        pending = self.consumer.read_own_pending()
+        if pending:
+            self._handle(pending, redelivered=True)
+        self.housekeeping.tick(force=True)
+        return summary
+
+    # --- the loop -----------------------------------------------------------------------------
+    def submit(self, job: Job | None) -> bool:
+        if job is None:
+            return False
+        if self.on_job is not None:
+            self.on_job(job)
+        return self.executor.submit(job)
+
+    def process_batch(self, block_ms: int | None = None) -> int:
+        """One pass; returns how many messages were read."""
+        changes = Changes()
+        self._apply_completed(changes)
+        for symbol in self.engine.retry.due():
+            self.submit(self.engine.reevaluate_job(symbol, "retry"))
+        self.store.commit(changes)
+        if block_ms is None:
+            block_ms = (
+                20
+                if self.executor.in_flight or self.engine.retry.next_due_in() is not None
+                else None
+            )
+        messages = self.consumer.read(block_ms)
+        if messages:
+            self._handle(messages)
+        self.housekeeping.tick()
+        return len(messages)
+
+    def _handle(self, messages: list[Message], *, redelivered: bool = False) -> None:
+        changes = Changes()
+        if redelivered:
+            messages, poison = self.consumer.split_poison(messages)
+            for message in poison:
+                changes.dead(message[0], message[1], message[2], "delivery limit exceeded")
+        self.dispatch.messages(messages, changes)
+        self.store.commit(changes)
+
+    def _apply_completed(self, changes: Changes) -> None:
+        for result in self.executor.completed():
+            self.engine.apply_result(result, changes)
+            self.dispatch.release_deferred(result.job.symbol, changes)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Apply order jobs until none is in flight (tests, start, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            changes = Changes()
+            self._apply_completed(changes)
+            self.store.commit(changes)
+            if not self.executor.in_flight:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            self.executor.wait_for_completion(max(0.0, deadline - time.monotonic()))
+
+    def run(self, stop_event: threading.Event) -> None:
+        """Loop until `stop_event` is set: the current batch is finished and acked first."""
+        while not stop_event.is_set():
+            try:
+                self.process_batch()
+            except redis.RedisError as exc:
+                log_kv(log, logging.ERROR, "redis error in the loop", error=str(exc))
+                stop_event.wait(1.0)
+        self.wait_idle(10.0)
+        self.housekeeping.tick(force=True, stopping=True)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+
+
+def decode_or_none(message: Message) -> events.Event | None:
+    try:
+        return decode_event(message[2])
+    except InvalidEventError:
+        return None
+
+
+def run_worker(
+    settings: Settings,
+    broker: Broker,
+    redis_url: str,
+    stop_event: threading.Event,
+    *,
+    consumer: ConsumerConfig | None = None,
+) -> ReconcileSummary:
+    """Start (startup scan), then loop until `stop_event`; returns the startup summary."""
+    client = redis.Redis.from_url(redis_url)
+    worker = Worker(settings, broker, client, consumer=consumer)
+    try:
+        summary = worker.start()
+        log_kv(
+            log,
+            logging.INFO,
+            "worker running",
+            consumer=worker.consumer.config.consumer,
+            started_at=datetime.now(UTC).isoformat(),
+        )
+        worker.run(stop_event)
+        return summary
+    finally:
+        worker.close()
+        client.close()

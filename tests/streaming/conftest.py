@@ -1,0 +1,174 @@
+"""Scenario harness: a real redis-server, the broker simulator over HTTP, the real alpaca-py SDK
+(through `AlpacaBroker`) and the worker run step by step — no stub broker, no sleep-and-hope."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis
+
+from broker.factory import build_broker
+from broker.rate_limit import RateLimiter
+from broker.resilience import ResiliencePolicy
+from broker.simulator import SimulatorHandle, start_simulator
+from broker.types import BrokerOrder
+from position_manager import events
+from position_manager.config import Settings
+from position_manager.events import publish
+from streaming.consumer import ConsumerConfig
+from streaming.worker import Worker
+
+# Tuesday 2026-11-24 10:00 New York: the regular session (the simulator's clock is frozen there).
+REGULAR_AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+def risk_params(client: redis.Redis, symbol: str, **fields: Any) -> None:
+    base = {"symbol": symbol, "cap_class": "large", "atr": "4", "next_report_date": ""}
+    base.update({k: str(v) for k, v in fields.items()})
+    client.hset(events.RISK_PARAMS_KEY.format(symbol=symbol), mapping=base)
+
+
+class Harness:
+    def __init__(
+        self, settings: Settings, sim: SimulatorHandle, client: redis.Redis, redis_url: str
+    ) -> None:
+        self.settings = settings
+        self.sim = sim
+        self.client = client
+        self.redis_url = redis_url
+        self.broker = self.new_broker()
+        self.worker: Worker | None = None
+        self._n = 0
+
+    def new_broker(self) -> Any:
+        return build_broker(
+            self.settings,
+            base_url=self.sim.url,
+            rate_limiter=RateLimiter(100_000, 60),
+            policy=ResiliencePolicy(retry_attempts=1, request_timeout=5.0),
+        )
+
+    def start(self, session: str = "REGULAR", **kwargs: Any) -> Worker:
+        self.client.set(events.SESSION_KEY, session)
+        cfg = ConsumerConfig(consumer="test-worker", block_ms=0, claim_idle_ms=60_000)
+        self.worker = Worker(self.settings, self.broker, self.client, consumer=cfg, **kwargs)
+        self.worker.start(scan_timeout=10)
+        return self.worker
+
+    # --- driving ------------------------------------------------------------------------------
+    def settle(self, timeout: float = 10.0) -> None:
+        """Run the loop until no message is left and no order job is in flight."""
+        assert self.worker is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            read = self.worker.process_batch(block_ms=0)
+            idle = self.worker.wait_idle(timeout=max(0.0, deadline - time.monotonic()))
+            assert idle
+            if read == 0 and not self.worker.executor.in_flight and not self._backlog():
+                # one more pass: applying results may have released deferred messages
+                if (
+                    self.worker.process_batch(block_ms=0) == 0
+                    and not self.worker.executor.in_flight
+                ):
+                    return
+        raise AssertionError("worker did not settle")
+
+    def _backlog(self) -> bool:
+        assert self.worker is not None
+        return any(self.worker.dispatch._deferred.values())
+
+    def quote(
+        self, symbol: str, price: object, *, spread: str = "0.01", settle: bool = True
+    ) -> None:
+        p = Decimal(str(price))
+        bid, ask = p - Decimal(spread), p + Decimal(spread)
+        self.sim.simulator.feed_quote(symbol, bid, ask, p)  # fills whatever the quote crosses
+        publish(
+            self.client,
+            events.QUOTE_UPDATED,
+            {
+                "symbol": symbol,
+                "bid": str(bid),
+                "ask": str(ask),
+                "last": str(p),
+                "timestamp": datetime.now(UTC).isoformat(),
+            },
+        )
+        if settle:
+            self.settle()
+
+    def approve(self, symbol: str, side: str, qty: int, price: object) -> None:
+        """A trade approved at `price`: the entry market order fills there."""
+        p = Decimal(str(price))
+        self.sim.simulator.feed_quote(symbol, p, p, p)
+        self._n += 1
+        publish(
+            self.client,
+            events.TRADE_APPROVED,
+            {"symbol": symbol, "side": side, "qty": str(qty), "approval_id": f"ap{self._n}"},
+        )
+        self.settle()
+        self.settle()
+
+    # --- looking ------------------------------------------------------------------------------
+    def events(
+        self, name: str | None = None, stream: str = events.POSITIONS_STREAM
+    ) -> list[dict[str, Any]]:
+        out = []
+        for _id, fields in self.client.xrange(stream):
+            ev = events.decode_event(fields)
+            if name is None or ev.event == name:
+                out.append(ev.data)
+        return out
+
+    def open_orders(self, symbol: str | None = None) -> list[BrokerOrder]:
+        return [o for o in self.broker.list_open_orders() if symbol is None or o.symbol == symbol]
+
+    def stops(self, symbol: str) -> list[BrokerOrder]:
+        return [o for o in self.open_orders(symbol) if o.kind.is_stop]
+
+    def position_qty(self, symbol: str) -> Decimal:
+        pos = self.broker.get_position(symbol)
+        return pos.qty if pos else Decimal(0)
+
+    def state(self, symbol: str) -> dict[str, str]:
+        raw = self.client.hgetall(events.POSITION_STATE_KEY.format(symbol=symbol))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for _id, fields in self.client.xrange(events.DEAD_LETTER_STREAM)
+        ]
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
+
+@pytest.fixture
+def sim(redis_url: str) -> Iterator[SimulatorHandle]:
+    handle = start_simulator(
+        redis_url=redis_url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
+    )
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def harness(
+    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
+) -> Iterator[Harness]:
+    h = Harness(settings, sim, redis_client, redis_url)
+    yield h
+    h.close()
+
+
+def data_of(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    return dict(json.loads(fields[b"data"]))
