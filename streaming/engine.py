@@ -148,6 +148,10 @@ class Engine:
             decisions = [d for d in decisions if not isinstance(d, PlaceStop)]
             if not decisions:
                 return None
+        exits = tuple(d.client_order_id for d in decisions if isinstance(d, SubmitExit))
+        held = self.held.get(symbol)
+        if exits and held is not None:
+            held.inflight = exits  # kept in every state write until the outcome is applied
         return Job(symbol, tuple(decisions), cause)
 
     def protect_job(self, symbol: str, cause: str) -> Job | None:
@@ -206,6 +210,10 @@ class Engine:
             return
         ack = True
         failed = False
+        held = self.held.get(symbol)
+        if held is not None and held.inflight:
+            held.inflight = ()
+            changes.put(held)
         for outcome in result.outcomes:
             action = outcome.action
             if outcome.error is not None:

@@ -20,8 +20,10 @@ from typing import Any
 from broker.interface import Broker
 from broker.types import BrokerOrder
 from position_manager.logging import log_kv
+from rules.decisions import SubmitExit
 from streaming.lease import SymbolLease
 from streaming.orders import Action, execute
+from streaming.state import record_inflight
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,9 @@ class OrderExecutor:
             if not lease.acquire():
                 busy = True
             else:
+                exits = [a.client_order_id for a in job.actions if isinstance(a, SubmitExit)]
+                if exits:
+                    record_inflight(self._redis, job.symbol, exits)
                 for action in job.actions:
                     if self._on_request is not None:
                         self._on_request(job, action)

@@ -39,6 +39,9 @@ class Held:
 
     position: Position
     realized_pnl: Decimal = Decimal(0)
+    # Client ids of exits sent but not yet applied: after a crash, the startup looks them up at
+    # the broker so a flag (profit level, earnings date) set by an accepted exit is never lost.
+    inflight: tuple[str, ...] = ()
 
 
 def _s(value: object) -> str:
@@ -70,6 +73,7 @@ def to_hash(held: Held) -> dict[str, str]:
         "last_updated": _s(p.last_updated),
         "session": p.session.value,
         "realized_pnl": _s(held.realized_pnl),
+        "inflight": ",".join(held.inflight),
     }
 
 
@@ -111,7 +115,8 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         last_updated=datetime.fromisoformat(updated) if updated else None,
         session=Session(h.get("session") or "CLOSED"),
     )
-    return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0))
+    inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
+    return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)
 
 
 @dataclass
@@ -153,6 +158,19 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.states or self.events or self.dead_letters or any(self.acks.values()))
+
+
+_SET_INFLIGHT = """
+if redis.call('exists', KEYS[1]) == 1 then
+    return redis.call('hset', KEYS[1], 'inflight', ARGV[1])
+end
+return 0
+"""
+
+
+def record_inflight(client: Any, symbol: str, client_order_ids: Iterable[str]) -> None:
+    """Write-ahead: note the exits about to be sent (only into an existing state hash)."""
+    client.eval(_SET_INFLIGHT, 1, state_key(symbol), ",".join(client_order_ids))
 
 
 class StateStore:

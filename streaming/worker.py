@@ -32,6 +32,7 @@ from streaming.dispatch import Dispatcher
 from streaming.engine import Engine
 from streaming.executor import Job, OrderExecutor
 from streaming.housekeeping import Housekeeping
+from streaming.recovery import recover_inflight
 from streaming.risk_params import load_risk_params
 from streaming.scan import reconcile
 from streaming.state import Changes, StateStore
@@ -98,6 +99,7 @@ class Worker:
             load_risk_params(self.client, {p.symbol for p in positions} | set(self.engine.held))
         )
         changes = Changes()
+        recover_inflight(self.engine, self.broker, changes)
         jobs, summary = reconcile(self.engine, positions, orders, changes)
         self.store.commit(changes)
         for job in jobs:

@@ -70,13 +70,15 @@ class Harness:
             read = self.worker.process_batch(block_ms=0)
             idle = self.worker.wait_idle(timeout=max(0.0, deadline - time.monotonic()))
             assert idle
-            if read == 0 and not self.worker.executor.in_flight and not self._backlog():
-                # one more pass: applying results may have released deferred messages
-                if (
-                    self.worker.process_batch(block_ms=0) == 0
-                    and not self.worker.executor.in_flight
-                ):
-                    return
+            # one more pass: applying results may have released deferred messages
+            if (
+                read == 0
+                and not self.worker.executor.in_flight
+                and not self._backlog()
+                and self.worker.process_batch(block_ms=0) == 0
+                and not self.worker.executor.in_flight
+            ):
+                return
         raise AssertionError("worker did not settle")
 
     def _backlog(self) -> bool:
