@@ -38,8 +38,9 @@ def _text(value: Any) -> str | None:
 def order_event(update: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """(event name, data) for a trade update, or None when the update is not one we publish.
 
-    Data keys: order_id, client_order_id, symbol, side, order_type, qty, filled_qty,
-    filled_avg_price, price (this fill's price), position_qty (after the fill), status, timestamp,
+    Data keys: order_id, client_order_id, symbol, side, order_type, qty (the order's), filled_qty
+    (so far), filled_avg_price, price and fill_qty (this fill's; None unless a fill),
+    position_qty (after the fill), status, timestamp,
     and reason (failures), replaced_by / replaces (replacements) when known.
     """
     name = EVENT_NAMES.get(str(update.get("event", "")))
@@ -57,6 +58,7 @@ def order_event(update: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         "filled_qty": _text(order.get("filled_qty")) or "0",
         "filled_avg_price": _text(order.get("filled_avg_price")),
         "price": _text(update.get("price")),
+        "fill_qty": _text(update.get("qty")),
         "position_qty": _text(update.get("position_qty")),
         "status": _text(order.get("status")),
         "timestamp": timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp,

@@ -307,7 +307,7 @@ async def sim_seed(request: Request, sim: Simulator) -> dict[str, Any]:
 def sim_stats(request: Request, sim: Simulator) -> dict[str, Any]:
     if request.method == "POST":
         sim.reset_stats()
-    return dict(sim.stats)
+    return {"requests": 0, **sim.stats}
 
 
 def sim_reset(request: Request, sim: Simulator) -> dict[str, Any]:

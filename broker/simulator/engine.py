@@ -33,6 +33,7 @@ from broker.simulator.order_rules import (
     check_spec,
     decimal_field,
     parse_order,
+    plain,
     tick_for,
 )
 from broker.simulator.serialize import order_json
@@ -512,14 +513,14 @@ class Engine:
         else:
             if abs(new) > abs(old):
                 total = abs(old) * position.avg_entry_price + qty * price
-                position.avg_entry_price = (total / abs(new)).quantize(_AVG_PLACES)
+                position.avg_entry_price = plain((total / abs(new)).quantize(_AVG_PLACES))
             position.qty = new
         book.cash -= signed * price
         filled_before = order.filled_qty
         avg_before = order.filled_avg_price or Decimal(0)
         order.filled_qty = filled_before + qty
         avg = (filled_before * avg_before + qty * price) / order.filled_qty
-        order.filled_avg_price = avg.quantize(_AVG_PLACES)
+        order.filled_avg_price = plain(avg.quantize(_AVG_PLACES))
         now = self.clock.now()
         order.updated_at = now
         if order.filled_qty >= order.qty:
