@@ -1,0 +1,174 @@
+"""The simulator's JSON validates against Alpaca's official OpenAPI schemas.
+
+OpenAPI 3.0 marks optional nulls with `nullable: true`, which JSON Schema does not know: the
+schemas are translated (nullable -> a "null" alternative) before validating with jsonschema.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+
+from broker.simulator import SimulatorHandle
+
+SPECS = Path("/work/shared/alpaca-openapi")
+D = Decimal
+
+
+def _nullable_to_json_schema(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _nullable_to_json_schema(v) for k, v in node.items()}
+    if node.pop("nullable", False):
+        if "type" in node and "$ref" not in node and "enum" not in node:
+            node["type"] = [node["type"], "null"]
+        else:
+            return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+def _validator(spec_file: str, schema_name: str) -> jsonschema.Draft7Validator:
+    spec = json.loads((SPECS / spec_file).read_text())
+    schemas = _nullable_to_json_schema(spec["components"]["schemas"])
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": {"schemas": schemas}}
+    return jsonschema.Draft7Validator(root)
+
+
+def _check(spec_file: str, schema_name: str, instance: Any) -> None:
+    errors = sorted(_validator(spec_file, schema_name).iter_errors(instance), key=str)
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+@pytest.fixture
+def api(sim: SimulatorHandle) -> Any:
+    session = requests.Session()
+    session.headers.update({"APCA-API-KEY-ID": sim.api_key, "APCA-API-SECRET-KEY": sim.secret_key})
+
+    def call(method: str, path: str, **kwargs: Any) -> requests.Response:
+        return session.request(method, f"{sim.url}{path}", timeout=5, **kwargs)
+
+    yield call
+    session.close()
+
+
+def test_the_translation_still_rejects_wrong_shapes() -> None:
+    with pytest.raises(AssertionError):
+        _check("trading-api.json", "Position", {"symbol": "AAPL", "qty": 5})
+
+
+def test_orders_of_every_kind_and_state_match_the_order_schema(
+    sim: SimulatorHandle, api: Any
+) -> None:
+    sim.simulator.seed_positions([("AAPL", D(50), D("185"))], marks={"AAPL": D("190")})
+    bodies = [
+        {"symbol": "AAPL", "qty": 5, "side": "sell", "type": "market", "time_in_force": "day"},
+        {
+            "symbol": "AAPL",
+            "qty": 5,
+            "side": "sell",
+            "type": "limit",
+            "limit_price": 250,
+            "time_in_force": "gtc",
+        },
+        {
+            "symbol": "AAPL",
+            "qty": 5,
+            "side": "sell",
+            "type": "stop",
+            "stop_price": 170,
+            "time_in_force": "gtc",
+        },
+        {
+            "symbol": "AAPL",
+            "qty": 5,
+            "side": "sell",
+            "type": "stop_limit",
+            "stop_price": 170,
+            "limit_price": 169,
+            "time_in_force": "gtc",
+        },
+        {
+            "symbol": "AAPL",
+            "qty": 5,
+            "side": "sell",
+            "type": "trailing_stop",
+            "trail_percent": 5,
+            "time_in_force": "gtc",
+        },
+    ]
+    created = [api("POST", "/v2/orders", json=b).json() for b in bodies]
+    replaced = api("PATCH", f"/v2/orders/{created[2]['id']}", json={"stop_price": 172}).json()
+    assert api("DELETE", f"/v2/orders/{created[1]['id']}").status_code == 204
+    listed = api("GET", "/v2/orders", params={"status": "all", "limit": 500}).json()
+    assert {o["status"] for o in listed} == {"filled", "new", "replaced", "canceled"}
+    for body in [*created, replaced, *listed]:
+        _check("trading-api.json", "Order", body)
+
+
+def test_positions_account_clock_calendar_match_their_schemas(
+    sim: SimulatorHandle, api: Any
+) -> None:
+    sim.simulator.seed_positions(marks={"AAPL": D("190"), "XOM": D("110")})
+    positions = api("GET", "/v2/positions").json()
+    assert {p["side"] for p in positions} == {"long", "short"}
+    for body in positions:
+        _check("trading-api.json", "Position", body)
+    _check("trading-api.json", "Position", api("GET", "/v2/positions/BNGO").json())
+    _check("trading-api.json", "Account", api("GET", "/v2/account").json())
+    _check("trading-api.json", "legacy_clock", api("GET", "/v2/clock").json())
+    calendar = api("GET", "/v2/calendar", params={"start": "2025-01-01", "end": "2025-01-31"})
+    _check("trading-api.json", "legacy_public_calendar_resp", calendar.json())
+
+
+def test_errors_match_the_error_schema(sim: SimulatorHandle, api: Any) -> None:
+    sim.simulator.seed_positions([("AAPL", D(10), D("185"))], marks={"AAPL": D("190")})
+    too_many = api(
+        "POST",
+        "/v2/orders",
+        json={
+            "symbol": "AAPL",
+            "qty": 11,
+            "side": "sell",
+            "type": "market",
+            "time_in_force": "day",
+        },
+    )
+    assert too_many.status_code == 403
+    body = too_many.json()
+    _check("trading-api.json", "Error", body)
+    assert body["code"] == 40310000
+    assert body["message"] == "insufficient qty available for order (requested: 11, available: 10)"
+    assert (body["held_for_orders"], body["existing_qty"], body["available"]) == ("0", "10", "10")
+    missing = api("GET", "/v2/orders/6f1c8f5e-0000-4000-8000-000000000000")
+    assert missing.status_code == 404
+    _check("trading-api.json", "Error", missing.json())
+
+
+def test_bars_pages_match_the_market_data_schema(sim: SimulatorHandle, api: Any) -> None:
+    params = {
+        "symbols": "AAPL,SNDL,NOPE",
+        "timeframe": "1Day",
+        "start": "2025-01-02",
+        "end": "2025-02-27",
+        "limit": 30,
+    }
+    first = api("GET", "/v2/stocks/bars", params=params).json()
+    _check("market-data-api.json", "stock_bars_resp", first)
+    assert sum(len(v) for v in first["bars"].values()) == 30
+    assert first["next_page_token"]
+    second = api(
+        "GET", "/v2/stocks/bars", params={**params, "page_token": first["next_page_token"]}
+    )
+    body = second.json()
+    _check("market-data-api.json", "stock_bars_resp", body)
+    assert "NOPE" not in body["bars"]
+    assert sum(len(v) for v in body["bars"].values()) == 30
+    assert body["bars"]["AAPL"][0]["t"] > first["bars"]["AAPL"][-1]["t"]
