@@ -1,0 +1,92 @@
+"""The startup scan against a messy broker book, and failures handled on a timer."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from broker.types import OrderKind, OrderRequest, OrderSide, TimeInForce
+from position_manager import events
+from tests.streaming.conftest import Harness, risk_params
+
+
+def _stop(harness: Harness, symbol: str, side: str, qty: int, price: str, cid: str) -> str:
+    order = harness.broker.submit_order(
+        OrderRequest(symbol, OrderSide(side), Decimal(qty), OrderKind.STOP, cid,
+                     TimeInForce.GTC, stop_price=Decimal(price))
+    )  # fmt: skip
+    return str(order.id)
+
+
+def test_startup_scan_protects_resizes_dedupes_and_cancels_orphans(harness: Harness) -> None:
+    sim = harness.sim.simulator
+    sim.seed_positions(
+        [("AAPL", Decimal(100), Decimal(100)), ("TSLA", Decimal(-50), Decimal(200)),
+         ("MSFT", Decimal(30), Decimal(400))],
+        marks={"AAPL": Decimal(100), "TSLA": Decimal(200), "MSFT": Decimal(400), "NVDA": Decimal(50)},
+    )  # fmt: skip
+    risk_params(harness.client, "AAPL", atr="1")
+    wrong_size = _stop(harness, "MSFT", "sell", 20, "360", "manual-msft")
+    # Alpaca reserves shares for open orders, so duplicates can only split the position.
+    dup_a = _stop(harness, "TSLA", "buy", 25, "220", "manual-tsla-a")
+    dup_b = _stop(harness, "TSLA", "buy", 25, "230", "manual-tsla-b")
+    orphan = _stop(harness, "NVDA", "sell", 10, "45", "manual-nvda")
+
+    worker = harness.start()
+    summary = worker.summary
+    assert summary is not None
+    assert summary.positions == 3 and summary.protected == 2
+    assert summary.stops_to_place == ["AAPL"]
+    assert sorted(summary.stops_to_resize) == ["MSFT", "TSLA"]
+    assert summary.duplicates_to_cancel == [dup_b]  # the tighter (lower) buy stop is kept
+    assert summary.orphans_to_cancel == [orphan]
+    assert [(s.qty, s.stop_price) for s in harness.stops("AAPL")] == [(100, Decimal("92.00"))]
+    assert [(s.qty, s.stop_price) for s in harness.stops("MSFT")] == [(30, Decimal("360"))]
+    tsla = harness.stops("TSLA")
+    assert [(s.qty, s.stop_price) for s in tsla] == [(50, Decimal("220"))]
+    assert harness.broker.get_order(dup_b).status == "canceled"
+    assert harness.stops("NVDA") == []
+    assert harness.broker.get_order(wrong_size).status == "replaced"
+    assert harness.state("TSLA")["stop_order_id"] == tsla[0].id
+    assert harness.broker.get_order(dup_a).status == "replaced"
+
+
+def test_stop_placement_failure_then_retry_places_it(harness: Harness) -> None:
+    risk_params(harness.client, "AAPL", atr="1")
+    harness.sim.simulator.seed_positions([("AAPL", Decimal(100), Decimal(100))],
+                                         marks={"AAPL": Decimal(100)})  # fmt: skip
+    harness.sim.simulator.set_faults(fail_next=1, error_status=503, path_contains="POST /v2/orders")
+    worker = harness.start()
+    worker.engine.retry.initial = 0.05
+    errors = harness.events(events.POSITION_ERROR)
+    assert errors and errors[0]["action"] == "PlaceStop"
+    assert harness.stops("AAPL") == []
+    assert worker.engine.retry.waiting("AAPL")
+    deadline = time.monotonic() + 5
+    while not harness.stops("AAPL") and time.monotonic() < deadline:
+        worker.process_batch(block_ms=10)
+        worker.wait_idle(2)
+    assert [s.qty for s in harness.stops("AAPL")] == [100]
+    assert harness.state("AAPL")["stop_order_id"]
+
+
+def test_insufficient_buying_power_raises_position_error_without_retry(harness: Harness) -> None:
+    harness.start()
+    harness.approve("AAPL", "buy", 10_000_000, "100")
+    errors = harness.events(events.POSITION_ERROR)
+    assert [e["error_type"] for e in errors] == ["InsufficientBuyingPowerError"]
+    assert harness.client.xpending(events.RISK_STREAM, "pm-worker")["pending"] == 0
+    assert harness.position_qty("AAPL") == 0
+
+
+def test_cancelled_stop_is_replaced_with_a_new_generation(harness: Harness) -> None:
+    risk_params(harness.client, "AAPL", atr="1")
+    harness.start()
+    harness.approve("AAPL", "buy", 100, "100")
+    first = harness.stops("AAPL")[0]
+    harness.broker.cancel_order(first.id)  # someone cancels it by hand
+    harness.settle()
+    stops = harness.stops("AAPL")
+    assert len(stops) == 1 and stops[0].id != first.id
+    assert stops[0].client_order_id.endswith("-stop-g1")
+    assert harness.state("AAPL")["stop_generation"] == "1"
