@@ -43,37 +43,52 @@ def atr_series(bars: pl.DataFrame, period: int = 14, method: str = "sma") -> pl.
         raise ValueError(f"ATR method must be 'sma' or 'wilder', got {method!r}")
     if bars.is_empty():
         return pl.DataFrame(schema=SERIES_SCHEMA)
-    frame = bars
-    if "open" not in frame.columns:
+    frame = bars.lazy()
+    if "open" not in bars.columns:
         frame = frame.with_columns(pl.col("close").alias("open"))
-    frame = (
-        flag_bars(
-            frame.with_columns(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close"))
-        )
-        .sort("symbol", "date")
-        .with_columns(bad=pl.col("quality_issue").is_not_null())
-        # A run of clean bars: a flagged bar starts a new run (and is itself excluded).
-        .with_columns(run=pl.col("bad").cast(pl.Int32).cum_sum().over("symbol"))
-    )
-    keys = ["symbol", "run", "bad"]
-    prev_close = pl.col("close").shift(1).over(keys)
+    price_columns = ("open", "high", "low", "close")
+    if not _sorted_by_symbol_date(bars):
+        frame = frame.sort("symbol", "date")
+    frame = flag_bars(frame.with_columns(pl.col(c).cast(pl.Float64) for c in price_columns))
+    # A run: consecutive clean bars of one symbol. A flagged bar is a run of its own, so it starts
+    # a new run and the bar after it starts another. Runs are contiguous in the sorted frame, so
+    # shift/rolling over the whole column are right wherever the window stays inside one run —
+    # and every row whose window would cross a run boundary is nulled below.
+    bad = pl.col("quality_issue").is_not_null()
+    starts_run = (
+        (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True) | bad | bad.shift(1)
+    ).fill_null(True)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    frame = frame.with_columns(
+        bad=bad,
+        run=starts_run.cast(pl.Int64).cum_sum(),
+        run_start=pl.when(starts_run).then(row).otherwise(None).forward_fill(),
+        row=row,
+        after_rejected=pl.when(starts_run)
+        .then((bad.shift(1) & (pl.col("symbol") == pl.col("symbol").shift(1))).fill_null(False))
+        .otherwise(None)
+        .forward_fill(),
+    ).with_columns(bars_in_run=pl.col("row") - pl.col("run_start") + 1)
+    prev_close = pl.col("close").shift(1)
     true_range = pl.max_horizontal(
         pl.col("high") - pl.col("low"),
         (pl.col("high") - prev_close).abs(),
         (pl.col("low") - prev_close).abs(),
     )
     frame = frame.with_columns(
-        true_range=pl.when(prev_close.is_null() | pl.col("bad")).then(None).otherwise(true_range),
-        bars_in_run=pl.int_range(1, pl.len() + 1).over(keys),
+        true_range=pl.when((pl.col("bars_in_run") == 1) | pl.col("bad"))
+        .then(None)
+        .otherwise(true_range)
     )
-    sma = pl.col("true_range").rolling_mean(window_size=period).over(keys)
+    needed = period + 1
+    sma = pl.col("true_range").rolling_mean(window_size=period)
     if method == "sma":
         atr = sma
     else:
         seeded = (
-            pl.when(pl.col("bars_in_run") == period + 1)
+            pl.when(pl.col("bars_in_run") == needed)
             .then(sma)
-            .when(pl.col("bars_in_run") > period + 1)
+            .when(pl.col("bars_in_run") > needed)
             .then(pl.col("true_range"))
             .otherwise(None)
         )
@@ -81,37 +96,54 @@ def atr_series(bars: pl.DataFrame, period: int = 14, method: str = "sma") -> pl.
         atr = (
             pl.col("seeded")
             .ewm_mean(alpha=1.0 / period, adjust=False, ignore_nulls=True, min_samples=1)
-            .over(keys)
+            .over("run")
         )
-        atr = pl.when(pl.col("seeded").is_null()).then(None).otherwise(atr)
-    needed = period + 1
+    # Few distinct "not enough bars" reasons: look them up rather than format 1M strings.
+    short_reasons = {
+        n + (1000 if after else 0): f"needs {needed} consecutive clean bars, has {n}"
+        + (" since a rejected bar" if after else "")
+        for n in range(1, needed)
+        for after in (False, True)
+    }
     reason = (
         pl.when(pl.col("bad"))
-        .then(pl.format("bar rejected: {}", pl.col("quality_issue")))
+        .then(pl.concat_str(pl.lit("bar rejected: "), pl.col("quality_issue")))
         .when(pl.col("bars_in_run") < needed)
         .then(
-            pl.format(
-                "needs {} consecutive clean bars, has {}{}",
-                pl.lit(needed),
-                pl.col("bars_in_run"),
-                pl.when(pl.col("run") > 0)
-                .then(pl.lit(" since a rejected bar"))
-                .otherwise(pl.lit("")),
+            (pl.col("bars_in_run") + pl.col("after_rejected").cast(pl.Int64) * 1000).replace_strict(
+                short_reasons, default=None, return_dtype=pl.String
             )
         )
         .otherwise(None)
     )
     return (
-        frame.with_columns(atr=atr, reason=reason)
-        .with_columns(
-            atr=pl.when(pl.col("reason").is_null()).then(pl.col("atr")).otherwise(None),
-        )
+        frame.with_columns(reason=reason)
+        .with_columns(atr=pl.when(pl.col("reason").is_null()).then(atr).otherwise(None))
         .with_columns(atr_pct=pl.col("atr") / pl.col("close"))
         .select(list(SERIES_SCHEMA))
         .cast(SERIES_SCHEMA)  # type: ignore[arg-type]
+        .collect()
     )
+
+
+def _sorted_by_symbol_date(bars: pl.DataFrame) -> bool:
+    """Cheap check that lets already-ordered input (the warehouse query's) skip the sort."""
+    keys = bars.select(
+        ok=(
+            (pl.col("symbol") > pl.col("symbol").shift(1))
+            | (
+                (pl.col("symbol") == pl.col("symbol").shift(1))
+                & (pl.col("date") > pl.col("date").shift(1))
+            )
+        )
+        .fill_null(True)
+        .all()
+    )
+    return bool(keys.item())
 
 
 def latest_atr(series: pl.DataFrame) -> pl.DataFrame:
     """The last row per symbol of an `atr_series` result: the ATR a stop is sized with today."""
-    return series.sort("symbol", "date").group_by("symbol", maintain_order=True).last()
+    if not _sorted_by_symbol_date(series):
+        series = series.sort("symbol", "date")
+    return series.filter(pl.col("symbol") != pl.col("symbol").shift(-1).fill_null(""))

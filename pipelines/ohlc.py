@@ -6,7 +6,11 @@ never used for ATR: one bad high would otherwise widen every stop for the next 1
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import polars as pl
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
@@ -36,15 +40,16 @@ def ohlc_issue_expr() -> pl.Expr:
     )
 
 
-def flag_bars(bars: pl.DataFrame) -> pl.DataFrame:
+def flag_bars(bars: FrameT) -> FrameT:
     """Add (or complete) `quality_issue`: an existing reason wins, otherwise the rules decide."""
     computed = ohlc_issue_expr()
-    if "volume" in bars.columns:
+    columns = bars.collect_schema().names()
+    if "volume" in columns:
         computed = (
             pl.when(computed.is_null() & (pl.col("volume") < 0))
             .then(pl.lit("negative volume"))
             .otherwise(computed)
         )
-    if "quality_issue" in bars.columns:
+    if "quality_issue" in columns:
         computed = pl.coalesce(pl.col("quality_issue"), computed)
     return bars.with_columns(computed.alias("quality_issue"))

@@ -173,3 +173,29 @@ def test_sma_matches_the_seeds_pandas_rolling_mean() -> None:
     seed_atr = df["true_range"].rolling(window=14).mean().iloc[-1]
     ours = latest_atr(atr_series(_frame("X", bars), period=14))["atr"][0]
     assert ours == pytest.approx(seed_atr, rel=1e-12)
+
+
+def test_a_rejected_last_bar_of_one_symbol_does_not_mark_the_next_symbol() -> None:
+    bad_last = [*HAND_BARS[:2], (12.0, 11.0, 12.5, 11.5)]
+    both = pl.concat([_frame("A", bad_last), _frame("B", HAND_BARS[:2])])
+    b_rows = atr_series(both, period=3).filter(pl.col("symbol") == "B")
+    assert b_rows["reason"].to_list() == [
+        "needs 4 consecutive clean bars, has 1",
+        "needs 4 consecutive clean bars, has 2",
+    ]
+
+
+@pytest.mark.parametrize("method", ["sma", "wilder"])
+def test_after_a_rejected_bar_atr_equals_a_fresh_start(method: str) -> None:
+    before, after = _random_walk(1, 20), _random_walk(2, 30)
+    bad = (10.0, math.nan, 9.0, 10.0)
+    series = atr_series(_frame("X", [*before, bad, *after]), period=14, method=method)
+    fresh = atr_series(_frame("X", after), period=14, method=method)
+    assert series["atr"].to_list()[-10:] == pytest.approx(fresh["atr"].to_list()[-10:])
+
+
+def test_unsorted_input_gives_the_same_answer() -> None:
+    frame = pl.concat([_frame("B", HAND_BARS), _frame("A", HAND_BARS)]).reverse()
+    series = atr_series(frame, period=3)
+    assert series["symbol"].to_list() == ["A"] * 5 + ["B"] * 5
+    assert series["atr"][4] == pytest.approx((0.7 + 2.0 + 1.8) / 3)
