@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from broker.alpaca_adapter import AlpacaBroker
-from broker.rate_limit import RateLimiter
+from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import ResiliencePolicy
 from broker.simulator.core import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 from position_manager.config import BrokerKind, Settings
@@ -47,6 +47,11 @@ def build_broker(
             raise ConfigError(
                 "the simulator broker needs its URL: start it with "
                 "broker.simulator.start_simulator() and pass handle.url as base_url"
+            )
+        if rate_limiter is None:
+            # Each simulator counts its own budget, so the shared limiter is per simulator URL.
+            common["rate_limiter"] = limiter_for_key(
+                f"{DEFAULT_API_KEY}@{base_url}", settings.alpaca_rate_limit_per_minute
             )
         return AlpacaBroker(
             DEFAULT_API_KEY, DEFAULT_SECRET_KEY, base_url=base_url, data_url=base_url, **common
