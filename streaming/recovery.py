@@ -51,13 +51,26 @@ def recover_inflight(engine: Engine, broker: Broker, changes: Changes) -> int:
             if reason is None or order is None or order.status in _NOT_ACCEPTED:
                 continue
             decision = SubmitExit(
-                symbol, closing_side(pos.side), order.qty or Decimal(0), "market", None, False,
-                TimeInForce.DAY, client_id, reason,
-            )  # fmt: skip
+                symbol,
+                closing_side(pos.side),
+                order.qty or Decimal(0),
+                "market",
+                None,
+                False,
+                TimeInForce.DAY,
+                client_id,
+                reason,
+            )
             pos = apply_executed(pos, decision, order.id)
             recovered += 1
-            log_kv(log, logging.INFO, "recovered an exit sent before a crash", symbol=symbol,
-                   order_id=order.id, client_order_id=client_id)  # fmt: skip
+            log_kv(
+                log,
+                logging.INFO,
+                "recovered an exit sent before a crash",
+                symbol=symbol,
+                order_id=order.id,
+                client_order_id=client_id,
+            )
         held.position = pos
         held.inflight = ()
         changes.put(held)

@@ -12,19 +12,34 @@ from tests.streaming.conftest import Harness, risk_params
 
 def _stop(harness: Harness, symbol: str, side: str, qty: int, price: str, cid: str) -> str:
     order = harness.broker.submit_order(
-        OrderRequest(symbol, OrderSide(side), Decimal(qty), OrderKind.STOP, cid,
-                     TimeInForce.GTC, stop_price=Decimal(price))
-    )  # fmt: skip
+        OrderRequest(
+            symbol,
+            OrderSide(side),
+            Decimal(qty),
+            OrderKind.STOP,
+            cid,
+            TimeInForce.GTC,
+            stop_price=Decimal(price),
+        )
+    )
     return str(order.id)
 
 
 def test_startup_scan_protects_resizes_dedupes_and_cancels_orphans(harness: Harness) -> None:
     sim = harness.sim.simulator
     sim.seed_positions(
-        [("AAPL", Decimal(100), Decimal(100)), ("TSLA", Decimal(-50), Decimal(200)),
-         ("MSFT", Decimal(30), Decimal(400))],
-        marks={"AAPL": Decimal(100), "TSLA": Decimal(200), "MSFT": Decimal(400), "NVDA": Decimal(50)},
-    )  # fmt: skip
+        [
+            ("AAPL", Decimal(100), Decimal(100)),
+            ("TSLA", Decimal(-50), Decimal(200)),
+            ("MSFT", Decimal(30), Decimal(400)),
+        ],
+        marks={
+            "AAPL": Decimal(100),
+            "TSLA": Decimal(200),
+            "MSFT": Decimal(400),
+            "NVDA": Decimal(50),
+        },
+    )
     risk_params(harness.client, "AAPL", atr="1")
     wrong_size = _stop(harness, "MSFT", "sell", 20, "360", "manual-msft")
     # Alpaca reserves shares for open orders, so duplicates can only split the position.
@@ -53,8 +68,9 @@ def test_startup_scan_protects_resizes_dedupes_and_cancels_orphans(harness: Harn
 
 def test_stop_placement_failure_then_retry_places_it(harness: Harness) -> None:
     risk_params(harness.client, "AAPL", atr="1")
-    harness.sim.simulator.seed_positions([("AAPL", Decimal(100), Decimal(100))],
-                                         marks={"AAPL": Decimal(100)})  # fmt: skip
+    harness.sim.simulator.seed_positions(
+        [("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)}
+    )
     harness.sim.simulator.set_faults(fail_next=1, error_status=503, path_contains="POST /v2/orders")
     worker = harness.start()
     worker.engine.retry.initial = 0.05

@@ -1,0 +1,86 @@
+"""`python -m streaming`: run the worker until SIGTERM/SIGINT (then finish the batch, ack, exit 0).
+
+With no Alpaca keys it starts the embedded broker simulator (fed from the same quote stream) and
+a calendar/clock session publisher; with keys it also runs the Alpaca quote and trade-update
+bridges for the held symbols plus WATCHLIST.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import redis
+
+from broker.factory import build_broker
+from broker.simulator import start_simulator
+from position_manager.config import BrokerKind, load_settings
+from position_manager.errors import ConfigError, PositionManagerError
+from position_manager.local_redis import ensure_redis
+from position_manager.logging import configure_logging, log_kv
+from streaming.session_publisher import SessionPublisher
+from streaming.worker import run_worker
+
+log = logging.getLogger("streaming")
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    url, server = ensure_redis(settings)
+    client = redis.Redis.from_url(url)
+    started: list[Any] = []
+    try:
+        if settings.broker_kind is BrokerKind.SIMULATOR:
+            sim = start_simulator(
+                redis_url=url,
+                consume_quotes=True,
+                snapshot_path=settings.data_dir / "simulator.json",
+            )
+            started.append(sim)
+            broker = build_broker(settings, base_url=sim.url)
+        else:
+            broker = build_broker(settings)
+            started += _bridges(settings, client, broker)
+        started.append(SessionPublisher(client, broker).start())
+        run_worker(settings, broker, url, stop)
+        log_kv(log, logging.INFO, "worker stopped")
+        return 0
+    except PositionManagerError as exc:
+        log_kv(log, logging.ERROR, "worker failed", error=str(exc))
+        return 1
+    finally:
+        for thing in reversed(started):
+            thing.stop()
+        client.close()
+        if server is not None:
+            server.stop()
+
+
+def _bridges(settings: Any, client: redis.Redis, broker: Any) -> list[Any]:
+    from streaming.bridges.market_data import QuoteBridge
+    from streaming.bridges.trade_updates import TradeUpdateBridge
+
+    key = settings.alpaca_api_key.get_secret_value()
+    secret = settings.alpaca_secret_key.get_secret_value()
+    symbols = {p.symbol for p in broker.list_positions()} | set(settings.watchlist)
+    out: list[Any] = [TradeUpdateBridge(client, key, secret, paper=settings.alpaca_paper).start()]
+    if symbols:
+        out.append(
+            QuoteBridge(client, key, secret, symbols, feed=settings.alpaca_data_feed).start()
+        )
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

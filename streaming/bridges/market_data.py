@@ -1,0 +1,86 @@
+"""Alpaca's `StockDataStream` quotes -> `QUOTES_STREAM` (market_data.quote.updated).
+
+The SDK client runs its own asyncio loop in a thread; each quote becomes one XADD (trimmed with
+MAXLEN, quotes may be lost, orders may not). Raw frames are used: no pydantic model per quote, and
+the msgpack Timestamp (`t`, ext type -1) is converted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from alpaca.data.enums import DataFeed
+from alpaca.data.live.stock import StockDataStream
+
+from position_manager import events
+from position_manager.logging import log_kv
+
+log = logging.getLogger(__name__)
+
+
+def _timestamp(value: Any) -> str:
+    if hasattr(value, "to_datetime"):  # msgpack.Timestamp
+        return str(value.to_datetime().isoformat())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return datetime.now(UTC).isoformat()
+
+
+def quote_data(msg: dict[str, Any]) -> dict[str, Any] | None:
+    """Our quote event data for an Alpaca quote frame (None for anything else)."""
+    if msg.get("T") != "q" or not msg.get("S"):
+        return None
+    return {
+        "symbol": msg["S"],
+        "bid": str(msg.get("bp")),
+        "ask": str(msg.get("ap")),
+        "timestamp": _timestamp(msg.get("t")),
+    }
+
+
+class QuoteBridge:
+    def __init__(
+        self,
+        client: Any,
+        api_key: str,
+        secret_key: str,
+        symbols: Iterable[str],
+        *,
+        feed: str = "iex",
+        url_override: str | None = None,
+    ) -> None:
+        self._client = client
+        self.symbols = sorted(set(symbols))
+        self.stream = StockDataStream(
+            api_key, secret_key, raw_data=True, feed=DataFeed(feed), url_override=url_override
+        )
+        self.stream.subscribe_quotes(self._on_quote, *self.symbols)
+        self._thread = threading.Thread(target=self.stream.run, name="quote-bridge", daemon=True)
+        self.published = 0
+
+    async def _on_quote(self, msg: Any) -> None:
+        data = quote_data(msg)
+        if data is None:
+            return
+        try:
+            events.publish(self._client, events.QUOTE_UPDATED, data)
+            self.published += 1
+        except Exception as exc:  # Redis down: drop this quote, the next one comes soon
+            log_kv(
+                log, logging.WARNING, "quote not published", symbol=data["symbol"], error=str(exc)
+            )
+
+    def start(self) -> QuoteBridge:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.stream.stop()
+        except Exception:
+            log.debug("quote stream stop", exc_info=True)
+        self._thread.join(timeout=5)

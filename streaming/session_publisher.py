@@ -1,0 +1,77 @@
+"""Publishes `market.session.changed` (and keeps `SESSION_KEY`) from the broker's clock, or from
+the XNYS calendar when there is no broker.
+
+The broker's clock says only open/closed and the next open/close, so PRE and POST come from the
+calendar around it; with the clock's own timestamp (the simulator's may run fast or frozen) the
+session follows the broker's time, not ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.interface import Broker
+from position_manager import events
+from position_manager.logging import log_kv
+from rules.model import Session
+from streaming.session import calendar_session
+
+log = logging.getLogger(__name__)
+
+
+def broker_session(broker: Broker) -> Session:
+    """REGULAR when the broker says open; otherwise PRE/POST/CLOSED by the calendar at the
+    broker's own time (never REGULAR: the broker knows about halts and closures we do not)."""
+    clock = broker.get_clock()
+    if clock.is_open:
+        return Session.REGULAR
+    by_calendar = calendar_session(clock.timestamp)
+    return Session.CLOSED if by_calendar is Session.REGULAR else by_calendar
+
+
+class SessionPublisher:
+    def __init__(self, client: Any, broker: Broker | None = None, interval: float = 15.0) -> None:
+        self._client = client
+        self._broker = broker
+        self.interval = interval
+        self.current: Session | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="session-publisher", daemon=True)
+
+    def session_now(self) -> Session:
+        if self._broker is not None:
+            try:
+                return broker_session(self._broker)
+            except Exception as exc:
+                log_kv(
+                    log, logging.WARNING, "clock unavailable, using the calendar", error=str(exc)
+                )
+        return calendar_session(datetime.now(UTC))
+
+    def publish_if_changed(self) -> Session:
+        session = self.session_now()
+        if session is not self.current:
+            self._client.set(events.SESSION_KEY, session.value)
+            events.publish(self._client, events.SESSION_CHANGED, {"session": session.value})
+            log_kv(log, logging.INFO, "session published", session=session.value)
+            self.current = session
+        return session
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.publish_if_changed()
+            except Exception:
+                log.exception("session publisher failed")
+            self._stop.wait(self.interval)
+
+    def start(self) -> SessionPublisher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

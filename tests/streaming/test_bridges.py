@@ -1,0 +1,118 @@
+"""The live bridges, with the real alpaca-py stream clients against a local Alpaca-speaking
+websocket server; and the session publisher on the simulator's clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from position_manager import events
+from streaming.bridges.market_data import QuoteBridge
+from streaming.bridges.trade_updates import TradeUpdateBridge
+from streaming.session_publisher import SessionPublisher
+from tests.streaming.conftest import Harness
+from tests.streaming.fake_alpaca_ws import FakeAlpacaStreams
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def _stop(bridge: QuoteBridge | TradeUpdateBridge, streams: FakeAlpacaStreams) -> None:
+    bridge.stream.stop()
+    streams.poke()
+    bridge.stop()
+
+
+@pytest.fixture
+def streams() -> Iterator[FakeAlpacaStreams]:
+    server = FakeAlpacaStreams().start()
+    yield server
+    server.stop()
+
+
+def _events(client: redis.Redis, stream: str) -> list[events.Event]:
+    return [events.decode_event(f) for _id, f in client.xrange(stream)]
+
+
+def test_quote_bridge_publishes_alpaca_quotes(
+    streams: FakeAlpacaStreams, redis_client: redis.Redis
+) -> None:
+    bridge = QuoteBridge(redis_client, "key", "secret", ["AAPL"], url_override=streams.data_url)
+    bridge.start()
+    try:
+        assert streams.subscribed["data"].wait(10)
+        at = datetime(2026, 11, 24, 15, 0, 1, 500000, tzinfo=UTC)
+        streams.push_quote("AAPL", 100.0, 100.02, at)
+        _wait(lambda: bridge.published == 1)
+    finally:
+        _stop(bridge, streams)
+    (ev,) = _events(redis_client, events.QUOTES_STREAM)
+    assert ev.event == events.QUOTE_UPDATED
+    assert ev.data == {
+        "symbol": "AAPL",
+        "bid": "100.0",
+        "ask": "100.02",
+        "timestamp": at.isoformat(),
+    }
+    assert streams.auth_seen[0] == {"action": "auth", "key": "key", "secret": "secret"}
+
+
+def test_trade_update_bridge_maps_fills_to_order_events(
+    streams: FakeAlpacaStreams, redis_client: redis.Redis
+) -> None:
+    bridge = TradeUpdateBridge(redis_client, "key", "secret", url_override=streams.trading_url)
+    bridge.start()
+    try:
+        assert streams.subscribed["trading"].wait(10)
+        streams.push_trade_update(
+            {
+                "event": "fill",
+                "timestamp": "2026-11-24T15:00:02Z",
+                "price": "100.01",
+                "qty": "100",
+                "position_qty": "100",
+                "order": {
+                    "id": "o-1",
+                    "client_order_id": "pm-entry-a1",
+                    "symbol": "AAPL",
+                    "side": "buy",
+                    "order_type": "market",
+                    "qty": "100",
+                    "filled_qty": "100",
+                    "filled_avg_price": "100.01",
+                    "status": "filled",
+                },
+            }
+        )
+        streams.push_trade_update({"event": "pending_new", "order": {"id": "o-2"}})
+        _wait(lambda: bridge.published == 1)
+    finally:
+        _stop(bridge, streams)
+    (ev,) = _events(redis_client, events.ORDERS_STREAM)
+    assert ev.event == events.ORDER_FILLED
+    assert ev.data["order_id"] == "o-1" and ev.data["position_qty"] == "100"
+    assert ev.data["price"] == "100.01" and ev.data["client_order_id"] == "pm-entry-a1"
+
+
+def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
+    publisher = SessionPublisher(harness.client, harness.broker)
+    assert publisher.publish_if_changed().value == "REGULAR"
+    harness.sim.simulator.set_clock(datetime(2026, 11, 24, 22, 0, tzinfo=UTC))  # 17:00 NY
+    assert publisher.publish_if_changed().value == "POST"
+    publisher.publish_if_changed()  # unchanged: nothing published
+    published = [e.data["session"] for e in _events(harness.client, events.SESSION_STREAM)]
+    assert published == ["REGULAR", "POST"]
+    assert harness.client.get(events.SESSION_KEY) == b"POST"
+
+
+def test_session_publisher_uses_the_calendar_offline(redis_client: redis.Redis) -> None:
+    publisher = SessionPublisher(redis_client, None)
+    assert publisher.publish_if_changed() is publisher.current

@@ -1,0 +1,62 @@
+"""`python -m streaming` as a real process: starts (embedded simulator), beats, and on SIGTERM
+finishes its batch, acks and exits 0. Also: other processes can tell it is down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from position_manager import events
+from streaming.health import check_worker_down, worker_is_down
+
+
+def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(redis_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_"))}
+    env.update(REDIS_URL=redis_url, DATA_DIR=str(tmp_path), PM_WORKER_NAME="proc-test")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streaming"],
+        env=env,
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while client.get(events.WORKER_HEARTBEAT_KEY) is None:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "worker never beat"
+            time.sleep(0.05)
+        assert not worker_is_down(client)
+        events.publish(
+            client,
+            events.QUOTE_UPDATED,
+            {"symbol": "ZZZZ", "bid": "1", "ask": "2", "timestamp": "2026-11-24T15:00:00Z"},
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout:
+            proc.stdout.close()
+    assert client.xpending(events.QUOTES_STREAM, "pm-worker")["pending"] == 0
+    assert client.hget(events.WORKER_HEALTH_KEY, "status") == b"stopped"
+    assert worker_is_down(client)  # the heartbeat is removed on a clean stop
+    client.close()
+
+
+def test_check_worker_down_alerts_once(redis_client: redis.Redis) -> None:
+    assert check_worker_down(redis_client)
+    assert check_worker_down(redis_client)
+    alerts = redis_client.xrange(events.ALERTS_STREAM)
+    assert [events.decode_event(f).event for _id, f in alerts] == [events.ALERT_WORKER_DOWN]
+    redis_client.delete("pm:alert:worker_down")
+    redis_client.set(events.WORKER_HEARTBEAT_KEY, "2000-01-01T00:00:00+00:00")
+    assert check_worker_down(redis_client, max_age_seconds=30)
