@@ -124,3 +124,21 @@ def test_rematerializing_a_partition_replaces_it(pipeline_env: PipelineEnv) -> N
             f"SELECT count(*), count(DISTINCT symbol) FROM {DAILY_BARS} WHERE date = '2025-04-10'"
         ).fetchone()
     assert rows == (len(HELD) + 1, len(HELD) + 1)
+
+
+def test_materialize_everything_is_one_call_for_the_run_command(
+    pipeline_env: PipelineEnv, redis_client: redis.Redis
+) -> None:
+    from pipelines.materialize import materialize_everything, partition_range
+
+    assert partition_range(date(2025, 2, 1), 60) == ("2025-01-02", "2025-02-01")
+    result = materialize_everything(
+        pipeline_env.settings,
+        broker_url=pipeline_env.broker_url,
+        overrides=pipeline_env.overrides,
+        last=date(2025, 4, 25),
+    )
+    assert result.success
+    assert {s.decode() for s in redis_client.keys("pm:risk:*")} == {
+        RISK_PARAMS_KEY.format(symbol=s) for s in [*HELD, "KO", "ZZZZ"]
+    }
