@@ -22,6 +22,8 @@ RISK_PARAMETERS: Final = "risk_parameters"
 POSITION_EVENTS: Final = "position_events"
 ORDERS: Final = "orders"
 RECONCILIATION_RUNS: Final = "reconciliation_runs"
+ALERTS: Final = "alerts"
+STREAM_CURSORS: Final = "stream_cursors"  # how far the history job read each Redis stream
 
 # --- Views users query ------------------------------------------------------------------------
 LATEST_ATR: Final = "latest_atr"
@@ -40,5 +42,7 @@ TABLES: Final = (
     POSITION_EVENTS,
     ORDERS,
     RECONCILIATION_RUNS,
+    ALERTS,
+    STREAM_CURSORS,
 )
 VIEWS: Final = (LATEST_ATR, POSITION_HISTORY, OPEN_POSITIONS, CLOSED_TRADES, DAILY_PNL)
