@@ -3,6 +3,10 @@
 The worker applies a decision only once the broker accepted it, one decision at a time, so a
 crash between two steps leaves a state that the next evaluation continues from (and the
 deterministic client order ids make any re-sent step harmless).
+
+Caveat for callers: a re-sent PlaceStop whose id was already used returns the order that id
+names, which may no longer be open (cancelled by hand, expired). Only apply a stop that is open;
+otherwise call `stop_lost` and place the next generation.
 """
 
 from __future__ import annotations

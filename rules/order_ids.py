@@ -46,9 +46,14 @@ def stop_order_id(position_key: str, generation: int) -> str:
     return _checked(f"pm-{position_key}-stop-g{generation}")
 
 
-def replace_order_id(position_key: str, qty: Decimal, stop_price: Decimal) -> str:
-    """A replaced stop: qty only shrinks and the stop only tightens, so the pair never repeats."""
-    return _checked(f"pm-{position_key}-rp-{_num(qty)}-{_num(stop_price)}")
+def replace_order_id(
+    position_key: str, replaced_order_id: str, qty: Decimal, stop_price: Decimal
+) -> str:
+    """A replace of one particular order to (qty, stop): a retry of the same replace re-sends the
+    same id, while a later replace (of the new order) gets a new one — even when a position that
+    grew and shrank comes back to an earlier (qty, stop) pair."""
+    ref = hashlib.sha1(replaced_order_id.encode()).hexdigest()[:8]
+    return _checked(f"pm-{position_key}-rp{ref}-{_num(qty)}-{_num(stop_price)}")
 
 
 def profit_order_id(position_key: str, level: int) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rules.decisions import CancelOrder, Decision, ExitReason, ReplaceStop
+from rules.decisions import CancelOrder, Decision, ExitReason
 from rules.exits import build_exit
 from rules.model import Position
-from rules.order_ids import replace_order_id
 from rules.params import RuleParams
 from rules.quantities import stop_quantity
 from rules.session_policy import ExitStyle
+from rules.stop_orders import replace_stop
 
 
 def exit_with_stop_fitted(
@@ -49,14 +49,14 @@ def exit_with_stop_fitted(
                 )
             else:
                 decisions.append(
-                    ReplaceStop(
-                        symbol=position.symbol,
-                        order_id=position.stop_order_id,
-                        qty=keep,
-                        stop_price=stop_price,
-                        previous_stop_price=stop_price,
-                        client_order_id=replace_order_id(position.position_key, keep, stop_price),
-                        reason="shrink",
+                    replace_stop(
+                        position.symbol,
+                        position.position_key,
+                        position.stop_order_id,
+                        keep,
+                        stop_price,
+                        stop_price,
+                        "shrink",
                     )
                 )
     decisions.append(

@@ -1,7 +1,10 @@
 """Profit-taking: half of the original quantity at +PROFIT_TARGET_1, the rest at +PROFIT_TARGET_2.
 
-Each level fires once per position (the flags live on the position and are set when the exit
-order is accepted); a gap straight past both levels goes to the full exit at once.
+Level 1 brings the position down to half of what was bought: a full position sells half, while
+one already halved before earnings sells nothing and keeps its remainder for level 2 (selling
+"half of the original" again would close it at +20 %). Each level fires once per position (the
+flags live on the position and are set when the exit order is accepted); a gap straight past
+both levels goes to the full exit at once.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def profit_taking_decisions(
             params,
         )
     if gain >= params.profit_target_1 and 1 not in taken and 2 not in taken:
-        qty = min(portion(position.original_quantity, HALF), position.size)
+        keep = position.original_quantity - portion(position.original_quantity, HALF)
+        qty = position.size - keep
         if qty <= 0:
             return []
         return exit_with_stop_fitted(

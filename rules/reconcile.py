@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from broker.types import BrokerOrder
-from rules.decisions import CancelOrder, Decision, ReplaceStop
+from rules.decisions import CancelOrder, Decision
 from rules.exits import closing_side
 from rules.model import Position
-from rules.order_ids import replace_order_id
 from rules.quantities import stop_quantity
+from rules.stop_orders import replace_stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +64,14 @@ def reconcile_symbol(position: Position, orders: list[BrokerOrder]) -> SymbolRec
     want = stop_quantity(position.size)
     if keep.qty is not None and keep.qty != want and keep.stop_price is not None and want > 0:
         decisions.append(
-            ReplaceStop(
-                symbol=position.symbol,
-                order_id=keep.id,
-                qty=want,
-                stop_price=keep.stop_price,
-                previous_stop_price=keep.stop_price,
-                client_order_id=replace_order_id(position.position_key, want, keep.stop_price),
-                reason="shrink",
+            replace_stop(
+                position.symbol,
+                position.position_key,
+                keep.id,
+                want,
+                keep.stop_price,
+                keep.stop_price,
+                "shrink",
             )
         )
     return SymbolReconciliation(position.symbol, keep, tuple(decisions), needs_new_stop=False)

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from rules.decisions import ReplaceStop
 from rules.model import Position, Side
-from rules.order_ids import replace_order_id
 from rules.params import RuleParams
 from rules.quantities import stop_quantity
+from rules.stop_orders import replace_stop
 from rules.ticks import round_down_to_tick, round_up_to_tick
 
 
@@ -56,12 +56,12 @@ def propose_trailing_stop(
     if tightens_by <= 0 or tightens_by < params.min_stop_adjustment or not valid:
         return None
     qty = position.stop_quantity or stop_quantity(position.size)
-    return ReplaceStop(
-        symbol=position.symbol,
-        order_id=position.stop_order_id,
-        qty=qty,
-        stop_price=candidate,
-        previous_stop_price=current,
-        client_order_id=replace_order_id(position.position_key, qty, candidate),
-        reason="trail",
+    return replace_stop(
+        position.symbol,
+        position.position_key,
+        position.stop_order_id,
+        qty,
+        candidate,
+        current,
+        "trail",
     )

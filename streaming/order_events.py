@@ -17,8 +17,8 @@ from position_manager.logging import log_kv
 from rules.apply import stop_lost
 from rules.decisions import CancelOrder, ReplaceStop
 from rules.model import Position, Side
-from rules.order_ids import replace_order_id
 from rules.quantities import stop_quantity
+from rules.stop_orders import replace_stop
 from streaming.engine import Engine
 from streaming.executor import Job
 from streaming.messages import OrderUpdate
@@ -175,14 +175,14 @@ def _fit_stop(engine: Engine, held: Held, cause: str) -> Job | None:
             pos.symbol, pos.stop_order_id, "no whole share left"
         )
     else:
-        decision = ReplaceStop(
-            symbol=pos.symbol,
-            order_id=pos.stop_order_id,
-            qty=want,
-            stop_price=pos.stop_price,
-            previous_stop_price=pos.stop_price,
-            client_order_id=replace_order_id(pos.position_key, want, pos.stop_price),
-            reason="shrink",
+        decision = replace_stop(
+            pos.symbol,
+            pos.position_key,
+            pos.stop_order_id,
+            want,
+            pos.stop_price,
+            pos.stop_price,
+            "shrink",
         )
     return engine._job(pos.symbol, [decision], cause)
 

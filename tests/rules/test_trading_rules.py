@@ -218,3 +218,25 @@ def test_decimal_inputs_are_not_mutated_by_evaluation() -> None:
     evaluate_quote(pos, quote(130), Session.REGULAR, P)
     assert pos.best_price is None and pos.profit_levels_taken == frozenset()
     assert isinstance(pos.entry_price, Decimal)
+
+
+def test_first_target_after_an_earnings_cut_keeps_the_rest_for_the_second() -> None:
+    pos = make_position(**{**PROTECTED, "stop_quantity": D(50)}, quantity=D(50))
+    assert profit_taking_decisions(pos, D(121), ExitStyle.MARKET, P) == []
+    cancel, sell = profit_taking_decisions(pos, D(151), ExitStyle.MARKET, P)
+    assert isinstance(cancel, CancelOrder)
+    assert isinstance(sell, SubmitExit) and sell.qty == D(50)
+
+
+def test_first_target_after_a_partial_cut_sells_down_to_half_of_original() -> None:
+    pos = make_position(**{**PROTECTED, "stop_quantity": D(80)}, quantity=D(80))
+    _, sell = profit_taking_decisions(pos, D(121), ExitStyle.MARKET, P)
+    assert isinstance(sell, SubmitExit) and sell.qty == D(30)
+
+
+def test_replace_ids_differ_per_replaced_order_and_repeat_for_a_retry() -> None:
+    from rules.order_ids import replace_order_id
+
+    first = replace_order_id("K", "order-a", D(50), D(92))
+    assert first == replace_order_id("K", "order-a", D(50), D(92))
+    assert first != replace_order_id("K", "order-b", D(50), D(92))
