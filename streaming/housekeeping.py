@@ -18,12 +18,13 @@ import redis
 
 from position_manager import events
 from position_manager.logging import log_kv
+from position_manager.market_calendar import NEW_YORK
+from position_manager.market_calendar import session_at as calendar_session
 from rules.alerts import book_alerts
 from rules.model import Session
 from streaming.health import AlertThrottle, health_fields, heartbeat, write_health
 from streaming.risk_params import load_risk_params
 from streaming.scan import reconcile
-from streaming.session import NEW_YORK, calendar_session
 from streaming.state import Changes
 
 if TYPE_CHECKING:

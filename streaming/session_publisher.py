@@ -16,8 +16,8 @@ from typing import Any
 from broker.interface import Broker
 from position_manager import events
 from position_manager.logging import log_kv
+from position_manager.market_calendar import session_at as calendar_session
 from rules.model import Session
-from streaming.session import calendar_session
 
 log = logging.getLogger(__name__)
 

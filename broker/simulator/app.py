@@ -23,10 +23,10 @@ from starlette.routing import Route
 
 from broker.simulator import serialize
 from broker.simulator.bars import bars_page
-from broker.simulator.clock import next_regular, trading_days
 from broker.simulator.core import Simulator
 from broker.simulator.faults import FaultAction
 from broker.simulator.order_rules import INVALID, RATE_LIMITED, SimApiError, decimal_field
+from position_manager.market_calendar import market_days, next_regular
 from position_manager.sample_data import SAMPLE_BOOK
 
 Handler = Callable[[Request, Simulator], Any]
@@ -159,7 +159,7 @@ def get_calendar(request: Request, sim: Simulator) -> list[dict[str, str]]:
     end = request.query_params.get("end")
     first = datetime.fromisoformat(start).date() if start else today
     last = datetime.fromisoformat(end).date() if end else first + timedelta(days=366)
-    return [serialize.calendar_json(day) for day in trading_days(first, last)]
+    return [serialize.calendar_json(day) for day in market_days(first, last)]
 
 
 def _position_body(sim: Simulator, symbol: str) -> dict[str, Any]:

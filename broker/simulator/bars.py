@@ -12,8 +12,8 @@ import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from broker.simulator.clock import NEW_YORK, trading_days
 from broker.simulator.order_rules import INVALID, SimApiError
+from position_manager.market_calendar import NEW_YORK, market_days
 from position_manager.sample_data import sample_daily_bars
 
 MAX_PAGE = 10_000
@@ -57,7 +57,7 @@ def bars_page(params: dict[str, str], now: datetime, max_page: int = MAX_PAGE) -
     limit = min(int(params.get("limit") or 1000), max_page, MAX_PAGE)
     if limit < 1:
         raise SimApiError(400, INVALID, "limit must be positive")
-    days = [d for d in trading_days(start, end) if d.close <= now]
+    days = [d for d in market_days(start, end) if d.close <= now]
     after = _untoken(params["page_token"]) if params.get("page_token") else None
     bars: dict[str, list[dict[str, Any]]] = {}
     count = 0

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from broker.simulator.clock import SimClock, day_end_for
+from broker.simulator.clock import SimClock
 from broker.simulator.order_rules import (
     FORBIDDEN,
     INVALID,
@@ -38,6 +38,7 @@ from broker.simulator.order_rules import (
 )
 from broker.simulator.serialize import order_json
 from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
+from position_manager.market_calendar import day_end_for
 from rules.model import Session
 
 TradeUpdate = dict[str, Any]

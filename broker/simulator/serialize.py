@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from broker.simulator.clock import NEW_YORK, TradingDay, trading_day
 from broker.simulator.state import SimOrder, SimPosition
+from position_manager.market_calendar import NEW_YORK, MarketDay, market_day
 from position_manager.sample_data import SAMPLE_BY_SYMBOL
 
 _ASSET_NAMESPACE = uuid.UUID("7d1b1c9e-2f7e-4a51-9a6f-6b2b8f0c1d11")
@@ -118,11 +118,11 @@ def clock_json(now: datetime, is_open: bool, next_open: datetime, next_close: da
     }
 
 
-def calendar_json(day: TradingDay) -> dict[str, str]:
+def calendar_json(day: MarketDay) -> dict[str, str]:
     settlement = day.date
     for _ in range(10):
         settlement = settlement.fromordinal(settlement.toordinal() + 1)
-        if trading_day(settlement) is not None:
+        if market_day(settlement) is not None:
             break
     return {
         "date": day.date.isoformat(),

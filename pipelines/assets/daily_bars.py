@@ -25,9 +25,9 @@ from pipelines.common import (
     now_utc,
     table_metadata,
 )
-from pipelines.market_calendar import closed_sessions
 from pipelines.ohlc import flag_bars
 from pipelines.resources import BrokerResource, WarehouseResource
+from position_manager.market_calendar import closed_sessions
 from warehouse.frames import insert_frame
 from warehouse.tables import DAILY_BARS
 

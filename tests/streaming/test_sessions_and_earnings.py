@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from position_manager import events
 from position_manager.events import publish
-from streaming.session import NEW_YORK
+from position_manager.market_calendar import NEW_YORK
 from streaming.state import Changes
 from tests.streaming.conftest import Harness, risk_params
 
