@@ -67,8 +67,10 @@ class OrderExecutor:
         threads: int = 4,
         lease_ttl_ms: int = 30_000,
         on_request: Callable[[Job, Action], None] | None = None,
+        lease_owner: str = "worker",
     ) -> None:
         self._broker = broker
+        self._lease_owner = lease_owner  # who the lease names: "worker", or a Dagster job
         self._redis = redis_client
         self._lease_ttl_ms = lease_ttl_ms
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pm-orders")
@@ -95,7 +97,9 @@ class OrderExecutor:
 
     def _run(self, job: Job) -> None:
         outcomes: list[Outcome] = []
-        lease = SymbolLease(self._redis, job.symbol, ttl_ms=self._lease_ttl_ms)
+        lease = SymbolLease(
+            self._redis, job.symbol, owner=self._lease_owner, ttl_ms=self._lease_ttl_ms
+        )
         busy = False
         try:
             if not lease.acquire():

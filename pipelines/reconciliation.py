@@ -1,0 +1,281 @@
+"""The reconciliation job and its schedule: are the broker's stops what the rules expect?
+
+The comparison is the worker's startup scan (`streaming.scan.reconcile`): every position needs
+exactly one stop of the position's size on the closing side; duplicates and stops without a
+position are cancelled. With the worker alive the job only counts what is wrong and publishes
+`command.reconcile` (the worker fixes it with its in-memory book); with the worker down the job
+fixes it itself under each symbol's lease (see `pipelines.worker_link`). Either way one row per
+run goes to `reconciliation_runs` (found / fixed / remaining), shown as the run's metadata.
+
+Schedule: one tick every `RECONCILE_EVERY_MINUTES` (default 5); outside market sessions (the
+exchange calendar says CLOSED) only every `RECONCILE_OFF_HOURS_EVERY_MINUTES` (default 60).
+"""
+
+# No `from __future__ import annotations`: Dagster checks the `context` annotation's type.
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import dagster as dg
+
+from pipelines.common import NEW_YORK, WAREHOUSE_POOL, now_utc
+from pipelines.resources import (
+    BrokerResource,
+    PipelineConfigResource,
+    RedisResource,
+    WarehouseResource,
+)
+from pipelines.worker_link import (
+    WORKER_MAX_AGE_SECONDS,
+    WorkerStatus,
+    build_engine,
+    commit,
+    run_jobs,
+    worker_status,
+)
+from position_manager import events
+from position_manager.events import publish
+from position_manager.market_calendar import session_at as calendar_session
+from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
+from rules.model import Session
+from rules.reconcile import ReconcileSummary
+from streaming.executor import JobResult
+from streaming.health import check_worker_down
+from streaming.recovery import recover_inflight
+from streaming.scan import reconcile
+from streaming.state import Changes
+from warehouse.errors import WarehouseBusyError
+from warehouse.tables import RECONCILIATION_RUNS
+
+RECONCILE_OP: Final = "reconcile_positions"
+
+
+@dataclass
+class ReconcileOutcome:
+    """What one run found and did; becomes a `reconciliation_runs` row and the run metadata."""
+
+    mode: str  # "self" | "worker"
+    positions_checked: int
+    found: int
+    fixed: int = 0
+    stops_placed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return max(self.found - self.fixed, 0)
+
+    @property
+    def status(self) -> str:
+        if self.found == 0:
+            return "ok"
+        if self.mode == "worker":
+            return "delegated"
+        if self.remaining == 0:
+            return "fixed"
+        return "partial" if self.fixed else "failed"
+
+
+def findings(summary: ReconcileSummary) -> dict[str, list[str]]:
+    """What is wrong, by kind (symbols for stops, order ids for cancels)."""
+    return {
+        "missing_stops": list(summary.stops_to_place),
+        "mis_sized_stops": list(summary.stops_to_resize),
+        "duplicate_stops": list(summary.duplicates_to_cancel),
+        "orphan_stops": list(summary.orphans_to_cancel),
+    }
+
+
+def tally(results: list[JobResult]) -> tuple[int, int, dict[str, list[str]]]:
+    """(fixes, stops placed, what was done/left) from the executed jobs' outcomes."""
+    done: dict[str, list[str]] = {"placed": [], "resized": [], "cancelled": [], "exited": []}
+    errors: list[str] = []
+    for result in results:
+        if result.lease_busy:
+            errors.append(f"{result.job.symbol}: lease held by another party")
+        for outcome in result.outcomes:
+            action = outcome.action
+            if outcome.error is not None:
+                errors.append(f"{result.job.symbol}: {type(outcome.error).__name__}")
+            elif isinstance(action, PlaceStop):
+                done["placed"].append(f"{action.symbol} {action.qty} @ {action.stop_price}")
+            elif isinstance(action, ReplaceStop):
+                done["resized"].append(f"{action.symbol} -> {action.qty}")
+            elif isinstance(action, CancelOrder):
+                done["cancelled"].append(action.order_id)
+            elif isinstance(action, SubmitExit):
+                done["exited"].append(f"{action.symbol} {action.qty} ({action.reason})")
+    fixes = sum(len(v) for v in done.values())
+    return fixes, len(done["placed"]), {**done, "errors": errors}
+
+
+class ReconcileConfig(dg.Config):
+    """`trigger` is recorded with the row: schedule, sensor (and why) or manual."""
+
+    trigger: str = "manual"
+    worker_max_age_seconds: float = WORKER_MAX_AGE_SECONDS
+
+
+def reconcile_once(
+    broker: Any, client: Any, settings: Any, status: WorkerStatus, run_id: str, trigger: str
+) -> ReconcileOutcome:
+    positions = broker.list_positions()
+    orders = broker.list_open_orders()
+    engine = build_engine(settings, client, {p.symbol for p in positions})
+    changes = Changes()
+    if status.alive:
+        # A dry run on a throw-away book: count, then let the worker (which owns the book) act.
+        _jobs, summary = reconcile(engine, positions, orders, changes)
+        found = findings(summary)
+        count = sum(len(v) for v in found.values())
+        if count:
+            publish(
+                client,
+                events.COMMAND_RECONCILE,
+                {"symbol": None, "run_id": run_id, "trigger": trigger, "found": count},
+            )
+        return ReconcileOutcome("worker", summary.positions, count, details={"found": found})
+    check_worker_down(client)  # raises alert.worker_down, at most once per 5 min
+    recover_inflight(engine, broker, changes)
+    jobs, summary = reconcile(engine, positions, orders, changes)
+    commit(client, changes)
+    found = findings(summary)
+    changes = Changes()
+    results = run_jobs(engine, broker, client, jobs, changes, owner="reconcile")
+    commit(client, changes)
+    fixes, placed, done = tally(results)
+    count = sum(len(v) for v in found.values())
+    left = [s for s in found["missing_stops"] if s not in {j.symbol for j in jobs}]
+    return ReconcileOutcome(
+        "self",
+        summary.positions,
+        count,
+        fixed=min(fixes, count),
+        stops_placed=placed,
+        details={"found": found, "done": done, "not_actionable_now": left},
+    )
+
+
+def record_run(
+    conn: Any,
+    run_id: str,
+    started: datetime,
+    outcome: ReconcileOutcome,
+    status: WorkerStatus,
+    trigger: str,
+) -> None:
+    conn.execute(
+        f"INSERT INTO {RECONCILIATION_RUNS} (run_id, started_at, finished_at, status, "
+        "positions_checked, stops_placed, discrepancies, worker_heartbeat_age, details, mode, "
+        "trigger, found, fixed, remaining) VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id) DO NOTHING",
+        [run_id, started, outcome.status, outcome.positions_checked, outcome.stops_placed,
+         outcome.found, status.heartbeat_age, json.dumps(outcome.details), outcome.mode,
+         trigger, outcome.found, outcome.fixed, outcome.remaining],
+    )  # fmt: skip
+
+
+@dg.op(
+    name=RECONCILE_OP,
+    pool=WAREHOUSE_POOL,
+    description="Compare the broker's stops with the rules; fix them when the worker is down.",
+)
+def reconcile_positions(
+    context: dg.OpExecutionContext,
+    config: ReconcileConfig,
+    broker: BrokerResource,
+    redis: RedisResource,
+    duckdb: WarehouseResource,
+    pm_config: PipelineConfigResource,
+) -> dg.Output[None]:
+    started = now_utc()
+    settings = pm_config.settings()
+    with redis.get_client() as client:
+        status = worker_status(client, config.worker_max_age_seconds)
+        context.log.info(f"reconcile: {status.describe()}, trigger={config.trigger}")
+        outcome = reconcile_once(
+            broker.get_broker(), client, settings, status, context.run_id, config.trigger
+        )
+    metadata: dict[str, Any] = {
+        "mode": outcome.mode,
+        "worker": status.describe(),
+        "status": outcome.status,
+        "positions_checked": outcome.positions_checked,
+        "found": outcome.found,
+        "fixed": outcome.fixed,
+        "remaining": outcome.remaining,
+        "details": dg.MetadataValue.json(outcome.details),
+    }
+    try:
+        with duckdb.get_connection() as conn:
+            record_run(conn, context.run_id, started, outcome, status, config.trigger)
+    except WarehouseBusyError as exc:
+        # The stops are what matter; the row is bookkeeping. Say so rather than fail the run.
+        context.log.warning(f"reconciliation row not recorded: {exc}")
+        metadata["row_recorded"] = f"no: {exc}"
+    return dg.Output(None, metadata=metadata)
+
+
+@dg.job(
+    executor_def=dg.in_process_executor,
+    tags={"warehouse": "writer"},
+    description="Broker stops vs the rules; fixes them itself when the worker is down.",
+)
+def reconcile_positions_job() -> None:
+    reconcile_positions()
+
+
+def _minutes(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if 1 <= value <= 1440 else default
+
+
+MARKET_EVERY_MINUTES: Final = _minutes("RECONCILE_EVERY_MINUTES", 5)
+OFF_HOURS_EVERY_MINUTES: Final = _minutes("RECONCILE_OFF_HOURS_EVERY_MINUTES", 60)
+
+
+def reconcile_run_config(trigger: str) -> dict[str, Any]:
+    return {"ops": {RECONCILE_OP: {"config": {"trigger": trigger}}}}
+
+
+def schedule_decision(
+    at: datetime, market_every: int, off_hours_every: int
+) -> tuple[bool, Session]:
+    """Run at `at`? Every tick while a session (pre, regular, post) is on; otherwise only on
+    the off-hours grid (minutes since midnight New York divisible by `off_hours_every`)."""
+    session = calendar_session(at)
+    if session is not Session.CLOSED:
+        return True, session
+    local = at.astimezone(NEW_YORK)
+    minute_of_day = local.hour * 60 + local.minute
+    return minute_of_day % off_hours_every == 0, session
+
+
+@dg.schedule(
+    job=reconcile_positions_job,
+    cron_schedule=f"*/{MARKET_EVERY_MINUTES} * * * *",
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Reconcile every few minutes while the market is open, hourly otherwise.",
+)
+def reconciliation_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
+    at = context.scheduled_execution_time or now_utc()
+    run, session = schedule_decision(at, MARKET_EVERY_MINUTES, OFF_HOURS_EVERY_MINUTES)
+    if not run:
+        return dg.SkipReason(
+            f"Market {session.value} at {at.astimezone(NEW_YORK):%H:%M} New York: off-hours "
+            f"reconciliation runs every {OFF_HOURS_EVERY_MINUTES} minutes."
+        )
+    return dg.RunRequest(
+        run_key=f"reconcile:schedule:{at.isoformat()}",
+        run_config=reconcile_run_config("schedule"),
+        tags={"pm/session": session.value},
+    )
