@@ -129,7 +129,13 @@ def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[s
         symbol=symbol,
         position_key=key,
         data=json.dumps(d, separators=(",", ":")),
+        # Newer workers stamp every event with the position's side and entry price.
+        side=_text(d.get("side")),
+        entry_price=to_decimal(d.get("entry_price")),
     )
+    if entry is not None and name != events.POSITION_OPENED:
+        entry.side = row["side"] or entry.side
+        entry.entry_price = row["entry_price"] or entry.entry_price
     if name == events.POSITION_OPENED:
         _opened(row, d, entry)
     elif name == events.POSITION_STOP_SET:
@@ -199,11 +205,13 @@ def _partial_exit(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | N
 
 
 def _closed(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
-    row.update(
-        quantity=Decimal(0),
-        price=to_decimal(d.get("exit_price")),
-        filled_qty=to_decimal(d.get("quantity_closed")),
-    )
+    """The shares this event closes are those the ledger still counts as open: when the close
+    is the fill of an exit already booked (a profit-taking that sold the rest), that is zero and
+    `quantity_closed` would count the same shares twice."""
+    closed_qty = to_decimal(d.get("quantity_closed"))
+    if entry is not None and entry.quantity is not None:
+        closed_qty = abs(entry.quantity)
+    row.update(quantity=Decimal(0), price=to_decimal(d.get("exit_price")), filled_qty=closed_qty)
     total = to_decimal(d.get("pnl"))
     if total is not None:
         row["realized_pnl"] = total - (entry.realized if entry is not None else Decimal(0))
