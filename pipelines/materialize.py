@@ -52,6 +52,7 @@ def materialize_everything(
     last: date | None = None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     raise_on_error: bool = True,
+    log_level: str = "INFO",
 ) -> dg.ExecuteInProcessResult:
     """Universe, bars for the range, profiles, ATR, earnings, risk parameters (-> Redis).
 
@@ -69,4 +70,6 @@ def materialize_everything(
             "dagster/asset_partition_range_end": last_key,
         },
         raise_on_error=raise_on_error,
+        # The console logger defaults to DEBUG: one line per step event drowns a terminal.
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

@@ -1,25 +1,28 @@
-"""The `position-manager` command line."""
+"""The `position-manager` command line: run (the main job), worker, ui, sql, config."""
 
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from position_manager.book_report import book_lines, render_book
 from position_manager.config import Settings, load_settings
 from position_manager.errors import PositionManagerError
-from position_manager.local_redis import ensure_redis
 from position_manager.logging import configure_logging
-from position_manager.sample_data import SAMPLE_BOOK, SAMPLE_BY_SYMBOL
-from rules.model import CapClass, Position, Session, Side
-from rules.order_ids import make_position_key
+from rules.model import Session
 from rules.params import RuleParams
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="position-manager")
 log = logging.getLogger("position_manager")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _settings() -> Settings:
@@ -30,47 +33,132 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def sample_positions(settings: Settings) -> list[Position]:
-    """The demo book as rule positions, cap class from the sample market caps."""
-    out = []
-    for symbol, qty, entry in SAMPLE_BOOK:
-        side = Side.LONG if qty > 0 else Side.SHORT
-        cap = SAMPLE_BY_SYMBOL[symbol].market_cap
-        out.append(
-            Position(
-                symbol=symbol,
-                quantity=qty,
-                entry_price=entry,
-                original_quantity=abs(qty),
-                position_key=make_position_key(symbol, side, str(entry)),
-                cap_class=CapClass.MICRO if cap < settings.micro_cap_threshold else CapClass.LARGE,
-            )
-        )
-    return out
+def _console() -> Console:
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=150)
 
 
 @app.command()
-def run() -> None:
-    """Run the main job on the configured (by default: embedded) environment."""
+def run(
+    resume: bool = typer.Option(
+        False, "--resume", help="continue from the previous run's state instead of starting over"
+    ),
+) -> None:
+    """The main job on the embedded defaults: simulator, local Redis, DuckDB, sample data."""
+    warnings.filterwarnings("ignore", module="dagster")
     settings = _settings()
-    configure_logging(settings.log_level)
-    console = Console(width=None if Console().is_terminal else 150)
+    configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    console = _console()
+    if settings.has_alpaca_keys:
+        console.print(
+            "Alpaca keys are set: `run` is the embedded demo and never trades your account.\n"
+            "Use `position-manager worker` to manage the account and `position-manager ui` "
+            "for Dagster."
+        )
+        raise typer.Exit(2)
+    from position_manager.embedded_run import reset_data, run_embedded
+
+    if not resume:
+        reset_data(settings)
     try:
-        _url, server = ensure_redis(settings)
+        report, _broker, _client, stop = run_embedded(
+            settings, progress=lambda msg: console.print(f"[bold cyan]>[/] {msg}")
+        )
+    except PositionManagerError as exc:
+        console.print(f"[red]failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    try:
+        s = report.startup
+        console.print(
+            f"simulated session: {report.demo_time:%Y-%m-%d %H:%M} UTC (regular hours); "
+            f"{report.materialized_assets} asset materializations; startup scan: "
+            f"{s.positions} positions, {s.protected} already protected, "
+            f"{len(s.stops_to_place)} stops placed, {len(s.stops_to_resize)} resized"
+        )
+        lines = book_lines(
+            report.positions,
+            report.prices,
+            report.atrs,
+            Session.REGULAR,
+            RuleParams.from_settings(settings),
+        )
+        render_book(lines, "The book after the session (worker state)", console)
+        _print_events(console, report.events_by_name, report.quotes_published)
+        _print_closed_trades(console, settings)
+        console.print(
+            f"{report.history_rows} event rows ingested into {settings.warehouse_path}; try:\n"
+            "  .venv/bin/position-manager sql 'SELECT * FROM position_history'\n"
+            "  .venv/bin/position-manager ui      # Dagster UI: lineage of every ATR and date"
+        )
+    finally:
+        stop()
+
+
+def _print_events(console: Console, counts: dict[str, int], quotes: int) -> None:
+    table = Table(title=f"Events on the Redis streams ({quotes} quotes replayed)")
+    table.add_column("event")
+    table.add_column("count", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, str(count))
+    console.print(table)
+
+
+def _print_closed_trades(console: Console, settings: Settings) -> None:
+    from warehouse.connection import open_warehouse
+
+    with open_warehouse(settings.warehouse_path, read_only=True) as conn:
+        _print_query(
+            console, conn, "SELECT * FROM closed_trades ORDER BY closed_at", "Closed trades"
+        )
+
+
+def _print_query(console: Console, conn: object, sql: str, title: str) -> None:
+    cursor = conn.execute(sql)  # type: ignore[attr-defined]
+    table = Table(title=title)
+    for column in cursor.description:
+        table.add_column(str(column[0]))
+    for row in cursor.fetchall():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+@app.command()
+def sql(query: str = typer.Argument(..., help="SQL, e.g. 'SELECT * FROM daily_pnl'")) -> None:
+    """Query the DuckDB history read-only (views: position_history, open_positions,
+    closed_trades, daily_pnl, latest_atr)."""
+    settings = _settings()
+    from warehouse.connection import open_warehouse
+
+    try:
+        with open_warehouse(settings.warehouse_path, read_only=True) as conn:
+            _print_query(_console(), conn, query, query)
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    try:
-        console.print(f"broker={settings.broker_kind} redis={'embedded' if server else 'external'}")
-        positions = sample_positions(settings)
-        prices: dict[str, Decimal] = {p.symbol: p.entry_price for p in positions}
-        lines = book_lines(
-            positions, prices, {}, Session.REGULAR, RuleParams.from_settings(settings)
-        )
-        render_book(lines, "Sample book at entry (no ATR yet: fallback stops)", console)
-    finally:
-        if server is not None:
-            server.stop()
+    except Exception as exc:  # duckdb's own errors: bad SQL, missing file
+        typer.echo(f"query failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def worker() -> None:
+    """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with)."""
+    from streaming.__main__ import main
+
+    raise typer.Exit(main())
+
+
+@app.command()
+def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1")) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on this project's code location."""
+    settings = _settings()
+    home = (settings.data_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    dagster = Path(sys.executable).parent / "dagster"
+    args = [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1"]
+    os.execv(str(dagster), [*args, "-p", str(port)])
 
 
 @app.command()

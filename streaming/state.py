@@ -173,12 +173,24 @@ def record_inflight(client: Any, symbol: str, client_order_ids: Iterable[str]) -
     client.eval(_SET_INFLIGHT, 1, state_key(symbol), ",".join(client_order_ids))
 
 
+def position_identity(position: Position) -> dict[str, Any]:
+    """What every position.* event carries so history can group it without live state: the
+    position's key, side and entry (the state hash is gone once the position closes)."""
+    return {
+        "position_key": position.position_key,
+        "side": position.side.value,
+        "entry_price": position.entry_price,
+    }
+
+
 class StateStore:
     """Reads and atomically writes position state, events and acks."""
 
     def __init__(self, client: Any, group: str) -> None:
         self._client = client
         self._group = group
+        # Last identity written per symbol, kept until the commit that closes the position.
+        self._identity: dict[str, dict[str, Any]] = {}
 
     def load_all(self) -> dict[str, Held]:
         """Every persisted position; corrupt hashes are skipped (the startup scan rebuilds them
@@ -191,6 +203,7 @@ class StateStore:
             except (KeyError, ValueError, ArithmeticError):
                 continue
             out[held.position.symbol] = held
+            self._identity[held.position.symbol] = position_identity(held.position)
         return out
 
     def commit(self, changes: Changes) -> None:
@@ -203,7 +216,10 @@ class StateStore:
                 pipe.delete(state_key(symbol))
             else:
                 pipe.hset(state_key(symbol), mapping=to_hash(held))
+                self._identity[symbol] = position_identity(held.position)
         for name, data in changes.events:
+            if name.startswith("position.") and "symbol" in data:
+                data = {**self._identity.get(data["symbol"], {}), **data}
             pipe.xadd(stream_for(name), encode_event(name, data))
         for fields in changes.dead_letters:
             pipe.xadd(DEAD_LETTER_STREAM, fields)
@@ -211,3 +227,6 @@ class StateStore:
             if ids:
                 pipe.xack(stream, self._group, *ids)
         pipe.execute()
+        for symbol, held in changes.states.items():
+            if held is None:
+                self._identity.pop(symbol, None)

@@ -1,0 +1,76 @@
+"""The main job on embedded defaults, end to end: simulator, Redis, Dagster chain, worker,
+scripted quotes, history in DuckDB."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from typer.testing import CliRunner
+
+from position_manager.cli import app
+from position_manager.config import Settings
+from position_manager.embedded_run import run_embedded
+from warehouse.connection import open_warehouse
+
+
+def test_the_main_job_protects_trails_takes_profit_and_records_history(settings: Settings) -> None:
+    report, broker, _client, stop = run_embedded(settings)
+    try:
+        assert report.startup.positions == 6 and len(report.startup.stops_to_place) == 6
+        held = {p.symbol: p for p in report.positions}
+        # NVDA ran +52 %: both profit levels, closed. SNDL fell through its stop: closed.
+        assert "NVDA" not in held and "SNDL" not in held
+        assert {p.symbol for p in broker.list_positions()} == set(held)
+        open_orders = broker.list_open_orders()
+        assert not [o for o in open_orders if o.symbol in ("NVDA", "SNDL")]
+        # Every remaining position has exactly one live stop, matching the worker's state.
+        for symbol, pos in held.items():
+            stops = [o for o in open_orders if o.symbol == symbol and o.kind.is_stop]
+            assert [o.id for o in stops] == [pos.stop_order_id], symbol
+        # The short (XOM) trailed down, never up: its stop is below the initial 8 % stop.
+        assert held["XOM"].stop_price is not None and held["XOM"].stop_price < Decimal("113")
+        assert report.events_by_name["position.trailing_stop_updated"] > 0
+        assert report.events_by_name["position.profit_taking"] == 2
+        assert report.history_rows and report.history_rows > 0
+        with open_warehouse(settings.warehouse_path, read_only=True) as conn:
+            trades = dict(conn.execute("SELECT symbol, realized_pnl FROM closed_trades").fetchall())
+        assert trades["NVDA"] > 0 > trades["SNDL"]
+    finally:
+        stop()
+
+
+def test_a_resumed_run_finds_its_stops_and_places_none(settings: Settings) -> None:
+    *_, stop = run_embedded(settings)
+    stop()
+    report, _broker, _client, stop = run_embedded(settings)
+    try:
+        assert report.startup.positions == 4  # NVDA and SNDL were closed by the first run
+        assert report.startup.protected == 4 and report.startup.stops_to_place == []
+    finally:
+        stop()
+
+
+def test_run_command_refuses_to_demo_on_a_real_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTEST")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "secret-not-shown")
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "never trades your account" in result.output
+    assert "secret-not-shown" not in result.output
+
+
+def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTEST")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "secret-not-shown")
+    result = CliRunner().invoke(app, ["config"])
+    assert result.exit_code == 0
+    assert "PROFIT_TARGET_1=0.20" in result.output
+    assert "secret-not-shown" not in result.output and "PKTEST" not in result.output
+
+
+def test_bad_config_exits_2_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAIL_PERCENT_LARGE", "1.5")
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "TRAIL_PERCENT_LARGE" in result.output
