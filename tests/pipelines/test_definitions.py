@@ -58,7 +58,15 @@ def test_every_check_job_and_schedule_is_present(defs: dg.Definitions) -> None:
     assert blocking == {"atr_values_sane"}
     job = defs.resolve_job_def("refresh_risk_parameters")
     assert job.partitions_def is not None
-    assert {s.name for s in defs.schedules or []} == {"daily_risk_refresh"}
+    assert {s.name for s in defs.schedules or []} == {
+        "daily_risk_refresh",
+        "reconciliation_schedule",
+    }
+    assert {s.name for s in defs.sensors or []} == {
+        "position_history_sensor",
+        "pre_earnings_sensor",
+        "reconciliation_sensor",
+    }
 
 
 def test_every_asset_that_writes_duckdb_is_in_the_duckdb_pool(defs: dg.Definitions) -> None:
