@@ -59,6 +59,18 @@ def reconcile(
                 engine.new_position(symbol, bp.qty, bp.avg_entry_price, str(bp.avg_entry_price))
             )
             pos = held.position
+            # Tracked from now on: history needs its opening (size, side, entry) like any other.
+            changes.emit(
+                events.POSITION_OPENED,
+                {
+                    "symbol": symbol,
+                    "quantity": bp.qty,
+                    "entry_price": bp.avg_entry_price,
+                    "side": side.value,
+                    "position_key": pos.position_key,
+                    "adopted": True,
+                },
+            )
         if pos.last_price is None and bp.current_price is not None and bp.current_price > 0:
             pos = pos.evolve(last_price=bp.current_price)
         result = reconcile_symbol(pos, order_list)

@@ -54,6 +54,7 @@ def test_schedule_and_sensors_protect_reduce_and_record_with_the_worker_down(
         "JOIN position_events AS e USING (stream_id) ORDER BY h.ts, h.stream_id"
     )
     assert shown == [
+        (events.POSITION_OPENED, None, Decimal(100)),  # adopted: tracked from the first scan
         (events.POSITION_STOP_SET, "protect", None),
         (events.POSITION_STOP_SET, "shrink", None),  # the stop made to fit before the sale
         (events.POSITION_EARNINGS_REDUCTION, None, Decimal(50)),
