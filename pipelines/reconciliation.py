@@ -14,7 +14,6 @@ exchange calendar says CLOSED) only every `RECONCILE_OFF_HOURS_EVERY_MINUTES` (d
 # No `from __future__ import annotations`: Dagster checks the `context` annotation's type.
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -37,6 +36,7 @@ from pipelines.worker_link import (
     worker_status,
 )
 from position_manager import events
+from position_manager.config import load_settings
 from position_manager.events import publish
 from position_manager.market_calendar import session_at as calendar_session
 from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
@@ -228,16 +228,10 @@ def reconcile_positions_job() -> None:
     reconcile_positions()
 
 
-def _minutes(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if 1 <= value <= 1440 else default
-
-
-MARKET_EVERY_MINUTES: Final = _minutes("RECONCILE_EVERY_MINUTES", 5)
-OFF_HOURS_EVERY_MINUTES: Final = _minutes("RECONCILE_OFF_HOURS_EVERY_MINUTES", 60)
+# The cron is fixed when the code location loads, so the intervals are read once, here.
+_SETTINGS = load_settings()
+MARKET_EVERY_MINUTES: Final = _SETTINGS.reconcile_every_minutes
+OFF_HOURS_EVERY_MINUTES: Final = _SETTINGS.reconcile_off_hours_every_minutes
 
 
 def reconcile_run_config(trigger: str) -> dict[str, Any]:

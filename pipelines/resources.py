@@ -77,9 +77,9 @@ class BrokerResource(dg.ConfigurableResource):
     """Builds the broker adapter (`broker.factory.build_broker`) from the settings, so no key ever
     sits in resource config (which the UI shows).
 
-    With the simulator and no `base_url`, a simulator is started in-process for the run (the demo
-    book opened in it when `seed_demo_book`) and stopped afterwards; pass `base_url` to use one
-    that is already running (the `run` command's).
+    With the simulator and no `base_url`, the shared embedded simulator on SIMULATOR_PORT is used
+    (the worker's), or started for the run and stopped afterwards (the demo book opened in it when
+    it is empty and `seed_demo_book`); pass `base_url` to use a specific one.
     """
 
     pm_config: PipelineConfigResource
@@ -106,12 +106,13 @@ class BrokerResource(dg.ConfigurableResource):
         settings = self.pm_config.settings()
         base_url = self.base_url
         if settings.broker_kind is BrokerKind.SIMULATOR and base_url is None:
-            from broker.simulator import start_simulator
+            from broker.simulator.embedded import ensure_simulator
 
-            self._simulator = start_simulator()
-            if self.seed_demo_book:
-                self._simulator.simulator.seed_positions()
-            base_url = self._simulator.url
+            # The worker's simulator when one is running (same SIMULATOR_PORT), else one for
+            # this run on that port, with the same snapshot file.
+            base_url, self._simulator = ensure_simulator(
+                settings, configured_url(settings), seed_demo_book=self.seed_demo_book
+            )
         return build_broker(settings, base_url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

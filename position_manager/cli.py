@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from position_manager.book_report import book_lines, render_book
-from position_manager.config import Settings, load_settings
+from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import PositionManagerError
+from position_manager.local_redis import ensure_redis
 from position_manager.logging import configure_logging
 from rules.model import Session
 from rules.params import RuleParams
@@ -84,10 +87,12 @@ def run(
         )
         render_book(lines, "The book after the session (worker state)", console)
         _print_events(console, report.events_by_name, report.quotes_published)
-        _print_closed_trades(console, settings)
+        assert report.warehouse_path is not None
+        _print_closed_trades(console, report.warehouse_path)
         console.print(
-            f"{report.history_rows} event rows ingested into {settings.warehouse_path}; try:\n"
-            "  .venv/bin/position-manager sql 'SELECT * FROM position_history'\n"
+            f"{report.history_rows} event rows ingested into {report.warehouse_path}; try:\n"
+            "  .venv/bin/position-manager sql --demo 'SELECT * FROM position_history'\n"
+            "  .venv/bin/position-manager worker  # the long-running worker (simulator)\n"
             "  .venv/bin/position-manager ui      # Dagster UI: lineage of every ATR and date"
         )
     finally:
@@ -103,10 +108,10 @@ def _print_events(console: Console, counts: dict[str, int], quotes: int) -> None
     console.print(table)
 
 
-def _print_closed_trades(console: Console, settings: Settings) -> None:
+def _print_closed_trades(console: Console, warehouse_path: Path) -> None:
     from warehouse.connection import open_warehouse
 
-    with open_warehouse(settings.warehouse_path, read_only=True) as conn:
+    with open_warehouse(warehouse_path, read_only=True) as conn:
         _print_query(
             console, conn, "SELECT * FROM closed_trades ORDER BY closed_at", "Closed trades"
         )
@@ -123,14 +128,22 @@ def _print_query(console: Console, conn: object, sql: str, title: str) -> None:
 
 
 @app.command()
-def sql(query: str = typer.Argument(..., help="SQL, e.g. 'SELECT * FROM daily_pnl'")) -> None:
+def sql(
+    query: str = typer.Argument(..., help="SQL, e.g. 'SELECT * FROM daily_pnl'"),
+    demo: bool = typer.Option(False, "--demo", help="the `run` demo's warehouse"),
+) -> None:
     """Query the DuckDB history read-only (views: position_history, open_positions,
     closed_trades, daily_pnl, latest_atr)."""
     settings = _settings()
+    from position_manager.embedded_run import demo_settings
     from warehouse.connection import open_warehouse
 
+    path = (demo_settings(settings) if demo else settings).warehouse_path
+    if not path.exists():
+        typer.echo(f"no warehouse at {path} yet: run `./scripts/run.sh` first", err=True)
+        raise typer.Exit(1)
     try:
-        with open_warehouse(settings.warehouse_path, read_only=True) as conn:
+        with open_warehouse(path, read_only=True) as conn:
             _print_query(_console(), conn, query, query)
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
@@ -150,15 +163,37 @@ def worker() -> None:
 
 @app.command()
 def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1")) -> None:
-    """Start the Dagster UI and daemon (`dagster dev`) on this project's code location."""
+    """Start the Dagster UI and daemon (`dagster dev`) on this project's code location.
+
+    On the embedded defaults it first makes sure the shared Redis and simulator are up (the
+    worker's, if it runs), so schedules and sensors act on the same book as the worker."""
     settings = _settings()
+    configure_logging(settings.log_level)
     home = (settings.data_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    dagster = Path(sys.executable).parent / "dagster"
-    args = [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1"]
-    os.execv(str(dagster), [*args, "-p", str(port)])
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    started: list[Any] = []
+    try:
+        url, server = ensure_redis(settings)
+        if server is not None:
+            started.append(server)
+            env["REDIS_URL"] = url
+        if settings.broker_kind is BrokerKind.SIMULATOR:
+            from broker.simulator.embedded import ensure_simulator
+
+            _sim_url, sim = ensure_simulator(settings, url)
+            if sim is not None:
+                started.append(sim)
+        dagster = Path(sys.executable).parent / "dagster"
+        args = [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1"]
+        raise typer.Exit(subprocess.call([*args, "-p", str(port)], env=env))
+    except PositionManagerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        for thing in reversed(started):
+            thing.stop()
 
 
 @app.command()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -58,6 +57,8 @@ class Settings(BaseSettings):
     alpaca_rate_limit_per_minute: int = Field(200, gt=0, le=10_000)
     # "auto" picks the simulator when no Alpaca keys are set.
     broker: Literal["auto", "simulator", "alpaca"] = "auto"
+    # Where the embedded simulator listens, so the worker and Dagster runs share one.
+    simulator_port: int = Field(18765, gt=0, lt=65536)
 
     # --- Redis ----------------------------------------------------------------------------
     redis_url: SecretStr | None = None
@@ -111,6 +112,8 @@ class Settings(BaseSettings):
     pnl_event_interval_seconds: float = Field(5.0, ge=0)
 
     # --- Where things live ------------------------------------------------------------------
+    reconcile_every_minutes: int = Field(5, ge=1, le=1440)
+    reconcile_off_hours_every_minutes: int = Field(60, ge=1, le=1440)
     data_dir: Path = Path("./data")
     watchlist: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -165,7 +168,7 @@ class Settings(BaseSettings):
             return BrokerKind.ALPACA if self.has_alpaca_keys else BrokerKind.SIMULATOR
         return BrokerKind(self.broker)
 
-    @cached_property
+    @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
 

@@ -6,9 +6,11 @@ session of quotes through Redis (trailing, profit-taking, a stop hit, a short) -
 ingested into DuckDB -> the book as it stands.
 
 The simulator's clock is frozen inside the most recent regular session, so every run shows the
-same decisions; its snapshot and the Redis append-only file live under DATA_DIR, so a second run
-starts over unless asked to resume (`run --resume`), in which case the worker picks up the
-previous run's positions, stops and flags from Redis and the simulator's snapshot.
+same decisions. The demo lives apart from the long-running embedded stack (`worker`, `ui`): its
+own Redis server, simulator and warehouse under DATA_DIR/demo, so it can never send a quote to a
+running worker. Each run starts over unless asked to resume (`run --resume`), in which case the
+worker picks up the previous run's positions, stops and flags from Redis and the simulator's
+snapshot.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -30,7 +33,7 @@ from broker.interface import Broker
 from broker.simulator import start_simulator
 from position_manager import events
 from position_manager.config import Settings
-from position_manager.local_redis import ensure_redis
+from position_manager.local_redis import RedisServer, free_port
 from position_manager.market_calendar import NEW_YORK, market_day
 from position_manager.sample_data import SAMPLE_BOOK
 from rules.model import Position
@@ -65,6 +68,7 @@ class RunReport:
     prices: dict[str, Decimal] = field(default_factory=dict)
     positions: list[Position] = field(default_factory=list)
     atrs: dict[str, Decimal | None] = field(default_factory=dict)
+    warehouse_path: Path | None = None
 
 
 def demo_instant(now: datetime | None = None) -> datetime:
@@ -101,23 +105,32 @@ def _count_events(client: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """The same settings with everything the demo writes under DATA_DIR/demo."""
+    return settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
+
+
 def reset_data(settings: Settings) -> None:
-    """Forget the simulator snapshot, Redis data and the warehouse (a run without --resume)."""
-    for path in (settings.data_dir / "simulator.json", settings.warehouse_path):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(settings.data_dir / "redis", ignore_errors=True)
+    """Forget the demo's simulator snapshot, Redis data and warehouse (a run without --resume)."""
+    shutil.rmtree(demo_settings(settings).data_dir, ignore_errors=True)
 
 
 def run_embedded(
     settings: Settings,
     *,
+    redis_url: str | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     now: datetime | None = None,
 ) -> tuple[RunReport, Broker, redis.Redis, Callable[[], None]]:
     """Run everything once; returns the report, the broker and Redis client for display, and a
-    function that stops what was started."""
+    function that stops what was started. Without `redis_url` the demo starts its own Redis."""
+    settings = demo_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url, server = ensure_redis(settings)
+    server: RedisServer | None = None
+    if redis_url is None:
+        server = RedisServer(port=free_port(), directory=settings.data_dir / "redis").start()
+        redis_url = server.url
+    url = redis_url
     client = redis.Redis.from_url(url)
     sim = start_simulator(redis_url=url, snapshot_path=settings.data_dir / "simulator.json")
     instant = demo_instant(now)
@@ -160,6 +173,7 @@ def run_embedded(
         report.positions = [held.position for held in worker.engine.held.values()]
         report.atrs = atr_by_symbol(client, [symbol for symbol, _q, _e in SAMPLE_BOOK])
         report.history_rows = _ingest_history(settings, client)
+        report.warehouse_path = settings.warehouse_path
         return report, broker, client, stop
     except BaseException:
         stop()

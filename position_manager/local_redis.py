@@ -156,5 +156,18 @@ def ensure_redis(settings: Settings) -> tuple[str, RedisServer | None]:
         raise RedisUnavailableError(
             f"no Redis at {settings.redis_host}:{settings.redis_port} and REDIS_EMBEDDED=false"
         )
-    server = RedisServer(port=free_port(), directory=settings.data_dir / "redis").start()
+    # On the configured port when it is ours to take, so other processes (the Dagster UI, a
+    # second worker) find this Redis through the same settings; else any free port.
+    local = settings.redis_host in ("localhost", "127.0.0.1") and settings.redis_password is None
+    port = settings.redis_port if local and _port_is_free(settings.redis_port) else free_port()
+    server = RedisServer(port=port, directory=settings.data_dir / "redis").start()
     return server.url, server
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

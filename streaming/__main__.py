@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from broker.factory import build_broker
-from broker.simulator import start_simulator
+from broker.simulator.embedded import ensure_simulator
 from position_manager.config import BrokerKind, load_settings
 from position_manager.errors import ConfigError, PositionManagerError
 from position_manager.local_redis import ensure_redis
@@ -42,13 +42,10 @@ def main() -> int:
     started: list[Any] = []
     try:
         if settings.broker_kind is BrokerKind.SIMULATOR:
-            sim = start_simulator(
-                redis_url=url,
-                consume_quotes=True,
-                snapshot_path=settings.data_dir / "simulator.json",
-            )
-            started.append(sim)
-            broker = build_broker(settings, base_url=sim.url)
+            sim_url, sim = ensure_simulator(settings, url)
+            if sim is not None:
+                started.append(sim)
+            broker = build_broker(settings, base_url=sim_url)
         else:
             broker = build_broker(settings)
             started += _bridges(settings, client, broker)

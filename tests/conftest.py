@@ -49,4 +49,7 @@ def settings(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) ->
     """Embedded-default settings on the test's Redis and a temp data dir; no keys, simulator."""
     for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPHA_VANTAGE_API_KEY", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
-    return load_settings(redis_url=redis_url, data_dir=tmp_path / "data")
+    # A free simulator port: never the shared embedded one a developer may have running.
+    return load_settings(
+        redis_url=redis_url, data_dir=tmp_path / "data", simulator_port=free_port()
+    )

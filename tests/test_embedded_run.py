@@ -4,6 +4,7 @@ scripted quotes, history in DuckDB."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -11,11 +12,14 @@ from typer.testing import CliRunner
 from position_manager.cli import app
 from position_manager.config import Settings
 from position_manager.embedded_run import run_embedded
+from position_manager.local_redis import free_port
 from warehouse.connection import open_warehouse
 
 
-def test_the_main_job_protects_trails_takes_profit_and_records_history(settings: Settings) -> None:
-    report, broker, _client, stop = run_embedded(settings)
+def test_the_main_job_protects_trails_takes_profit_and_records_history(
+    settings: Settings, redis_url: str
+) -> None:
+    report, broker, _client, stop = run_embedded(settings, redis_url=redis_url)
     try:
         assert report.startup.positions == 6 and len(report.startup.stops_to_place) == 6
         held = {p.symbol: p for p in report.positions}
@@ -33,17 +37,18 @@ def test_the_main_job_protects_trails_takes_profit_and_records_history(settings:
         assert report.events_by_name["position.trailing_stop_updated"] > 0
         assert report.events_by_name["position.profit_taking"] == 2
         assert report.history_rows and report.history_rows > 0
-        with open_warehouse(settings.warehouse_path, read_only=True) as conn:
+        assert report.warehouse_path == settings.data_dir / "demo" / "warehouse.duckdb"
+        with open_warehouse(report.warehouse_path, read_only=True) as conn:
             trades = dict(conn.execute("SELECT symbol, realized_pnl FROM closed_trades").fetchall())
         assert trades["NVDA"] > 0 > trades["SNDL"]
     finally:
         stop()
 
 
-def test_a_resumed_run_finds_its_stops_and_places_none(settings: Settings) -> None:
-    *_, stop = run_embedded(settings)
+def test_a_resumed_run_finds_its_stops_and_places_none(settings: Settings, redis_url: str) -> None:
+    *_, stop = run_embedded(settings, redis_url=redis_url)
     stop()
-    report, _broker, _client, stop = run_embedded(settings)
+    report, _broker, _client, stop = run_embedded(settings, redis_url=redis_url)
     try:
         assert report.startup.positions == 4  # NVDA and SNDL were closed by the first run
         assert report.startup.protected == 4 and report.startup.stops_to_place == []
@@ -74,3 +79,21 @@ def test_bad_config_exits_2_naming_the_variable(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, ["run"])
     assert result.exit_code == 2
     assert "TRAIL_PERCENT_LARGE" in result.output
+
+
+def test_run_command_end_to_end_on_a_private_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a newcomer types: no Redis, no keys; the demo starts and stops everything itself."""
+    for name in ("REDIS_URL", "ALPACA_API_KEY", "ALPACA_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SIMULATOR_PORT", str(free_port()))
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "6 stops placed" in result.output
+    assert "NVDA" in result.output and "Closed trades" in result.output
+    shown = CliRunner().invoke(app, ["sql", "--demo", "SELECT count(*) AS n FROM closed_trades"])
+    assert shown.exit_code == 0 and "2" in shown.output
+    bad = CliRunner().invoke(app, ["sql", "--demo", "SELECT * FROM no_such_table"])
+    assert bad.exit_code == 1 and "query failed" in bad.output
