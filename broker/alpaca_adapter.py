@@ -310,27 +310,17 @@ class AlpacaBroker:
                     lambda: cast(Order, self._trading.submit_order(alpaca_request)),
                     symbol=request.symbol,
                 )
-            except DuplicateClientOrderIdError:
+            except (DuplicateClientOrderIdError, BrokerUnavailableError) as exc:
+                # A used id, or an answer lost on the way back: the order may exist already.
                 existing = self._lookup_once(cid)
                 if existing is None:
                     raise
                 log_kv(
                     log,
                     logging.INFO,
-                    "order existed already",
-                    symbol=request.symbol,
-                    client_order_id=cid,
-                    order_id=str(existing.id),
-                )
-                return existing
-            except BrokerUnavailableError:
-                existing = self._lookup_once(cid)
-                if existing is None:
-                    raise
-                log_kv(
-                    log,
-                    logging.INFO,
-                    "order found after a lost answer",
+                    "order existed already"
+                    if isinstance(exc, DuplicateClientOrderIdError)
+                    else "order found after a lost answer",
                     symbol=request.symbol,
                     client_order_id=cid,
                     order_id=str(existing.id),
