@@ -28,7 +28,7 @@ from position_manager import events
 from position_manager.config import load_settings
 from position_manager.local_redis import RedisServer, free_port
 from streaming.consumer import ConsumerConfig
-from streaming.worker import Worker
+from streaming.worker import Worker, tune_interpreter
 
 HELD = 20
 SYMBOLS = 5000
@@ -101,6 +101,7 @@ def main() -> None:
             cfg = ConsumerConfig(consumer="bench", count=args.count, block_ms=0)
             worker = Worker(settings, broker, client, consumer=cfg, housekeeping_interval=1.0)
             worker.start()
+            tune_interpreter()  # as `run_worker` does (GIL switch interval, gc.freeze)
             assert len(worker.engine.held) == HELD
             t0 = time.perf_counter()
             push_quotes(client, names, args.quotes)

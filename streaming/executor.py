@@ -1,9 +1,18 @@
-"""Order changes off the quote loop: one job per symbol at a time, on a small thread pool.
+"""Order changes off the quote loop: one job per symbol at a time, on a thread pool.
 
 The loop never waits for the broker. It hands a symbol's decisions to `OrderExecutor.submit` and
-keeps reading quotes; a worker thread takes the symbol's lease, runs the decisions in order (a
-partial exit's stop shrink before the sale) and stops at the first failure; the outcome comes back
-through `completed()`, which the loop drains and applies (state, events, acks) on its own thread.
+keeps reading quotes; a worker thread makes sure the symbol's lease is ours, runs the decisions
+in order (a partial exit's stop shrink before the sale) and stops at the first failure; the
+outcome comes back through `completed()`, which the loop drains and applies (state, events, acks)
+on its own thread.
+
+The lease: with a `LeaseKeeper` (the worker) the lease is standing and checked in process before
+every action, so no Redis round trip precedes the order request; without one (the pipelines'
+jobs) a `SymbolLease` is taken and released around the job.
+
+Latency: the pool is sized so that a job never queues behind another symbol's slow broker call
+(at most one job per symbol is in flight; a thread is started only when none is idle), and the
+blocking broker reads of housekeeping (`background`) have their own threads.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from broker.interface import Broker
 from broker.types import BrokerOrder
 from position_manager.logging import log_kv
 from rules.decisions import SubmitExit
-from streaming.lease import SymbolLease
+from streaming.lease import LeaseBusyError, LeaseKeeper, SymbolLease
 from streaming.orders import Action, execute
 from streaming.state import record_inflight
 
@@ -64,16 +73,19 @@ class OrderExecutor:
         broker: Broker,
         redis_client: Any,
         *,
-        threads: int = 4,
+        threads: int = 16,
         lease_ttl_ms: int = 30_000,
         on_request: Callable[[Job, Action], None] | None = None,
         lease_owner: str = "worker",
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self._broker = broker
         self._lease_owner = lease_owner  # who the lease names: "worker", or a Dagster job
         self._redis = redis_client
         self._lease_ttl_ms = lease_ttl_ms
+        self._leases = leases  # standing leases (the worker); None: one lease per job
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pm-orders")
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pm-reads")
         self._done: queue.SimpleQueue[JobResult] = queue.SimpleQueue()
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -82,6 +94,11 @@ class OrderExecutor:
 
     def busy(self, symbol: str) -> bool:
         return symbol in self._busy
+
+    @property
+    def busy_symbols(self) -> set[str]:
+        with self._lock:
+            return set(self._busy)
 
     @property
     def in_flight(self) -> int:
@@ -97,18 +114,29 @@ class OrderExecutor:
 
     def _run(self, job: Job) -> None:
         outcomes: list[Outcome] = []
-        lease = SymbolLease(
-            self._redis, job.symbol, owner=self._lease_owner, ttl_ms=self._lease_ttl_ms
-        )
+        keeper = self._leases
+        lease = None
+        if keeper is None:
+            lease = SymbolLease(
+                self._redis, job.symbol, owner=self._lease_owner, ttl_ms=self._lease_ttl_ms
+            )
         busy = False
         try:
-            if not lease.acquire():
+            if keeper is not None:
+                ours = keeper.verify(job.symbol)  # in process, no round trip if held
+            else:
+                ours = lease is not None and lease.acquire()
+            if not ours:
                 busy = True
             else:
                 exits = [a.client_order_id for a in job.actions if isinstance(a, SubmitExit)]
                 if exits:
                     record_inflight(self._redis, job.symbol, exits)
-                for action in job.actions:
+                for n, action in enumerate(job.actions):
+                    if n and keeper is not None and not keeper.verify(job.symbol):
+                        # lost between two actions (renewals stalled and someone took it)
+                        outcomes.append(Outcome(action, error=LeaseBusyError(job.symbol, None)))
+                        break
                     if self._on_request is not None:
                         self._on_request(job, action)
                     try:
@@ -140,7 +168,8 @@ class OrderExecutor:
             outcomes.append(Outcome(job.actions[0], error=exc))
         finally:
             try:
-                lease.release()
+                if lease is not None:
+                    lease.release()
             except Exception:
                 log.exception("lease release failed")
             self._done.put(JobResult(job, outcomes, lease_busy=busy))
@@ -172,7 +201,9 @@ class OrderExecutor:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
 
     def background(self, fn: Callable[[], Any]) -> Future[Any]:
-        """Run a blocking broker read (reconcile snapshot, health probe) off the loop."""
-        return self._pool.submit(fn)
+        """Run a blocking broker read (reconcile snapshot, health probe) off the loop, on
+        threads of its own: a slow read never delays an order job."""
+        return self._readers.submit(fn)

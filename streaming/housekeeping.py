@@ -121,6 +121,7 @@ class Housekeeping:
             self.worker.store.commit(changes)
             return
         self._last_tick = now
+        self._maintain_leases(stopping)
         if now - self._last_risk >= RISK_REFRESH_SECONDS:
             self._last_risk = now
             self.engine.risk.update(load_risk_params(self.worker.client, self.engine.held))
@@ -136,6 +137,17 @@ class Housekeeping:
         self._alerts(changes)
         self.worker.store.commit(changes)
         self._write_health(stopping)
+
+    def _maintain_leases(self, stopping: bool) -> None:
+        """Keep the standing leases of every held symbol and of every symbol with an order job
+        in flight; release the rest (one pipelined round trip, only when something is due)."""
+        if stopping:
+            return
+        wanted = set(self.engine.held) | self.worker.executor.busy_symbols
+        try:
+            self.worker.leases.maintain(wanted)
+        except redis.RedisError as exc:  # orders then verify with a round trip of their own
+            log_kv(log, logging.ERROR, "lease renewal failed", error=str(exc))
 
     def earnings_check(self, changes: Changes) -> None:
         today = self.today()
