@@ -72,17 +72,25 @@ def pct(values: list[float], q: float) -> float:
 
 # --- the producer -------------------------------------------------------------------------------
 def produce(
-    client: redis.Redis, rate: int, seconds: float, record: Callable[[bytes, float], None]
+    client: redis.Redis,
+    rate: int,
+    seconds: float,
+    record: Callable[[bytes, float], None],
+    order_rate: float = 100.0,
 ) -> int:
+    """10 % of quotes are for held symbols (all evaluated by the rules); `order_rate` of them a
+    second are new highs that tighten a trailing stop, i.e. become an order request."""
     rng = random.Random(3)
     price = dict.fromkeys(HELD, 100.0)
     interval = 1.0 / rate
     total = int(seconds * rate)
+    every = max(1, round(rate / 10 / order_rate))
     next_at = time.perf_counter()
     for i in range(total):
         if i % 10 == 0:
             symbol = HELD[(i // 10) % len(HELD)]
-            price[symbol] += 0.25
+            if (i // 10) % every == 0:
+                price[symbol] += 0.25
             bid = price[symbol]
         else:
             symbol, bid = f"U{rng.randrange(4980):04d}", 50.0
@@ -100,12 +108,12 @@ def produce(
     return total
 
 
-def producer_process(url: str, rate: int, seconds: float) -> None:
+def producer_process(url: str, rate: int, seconds: float, order_rate: float) -> None:
     """`--produce-to URL`: wait for a line on stdin, produce, then print `msg_id sent` lines."""
     client = redis.Redis.from_url(url)
     sent: list[tuple[bytes, float]] = []
     sys.stdin.readline()
-    produce(client, rate, seconds, lambda msg_id, t: sent.append((msg_id, t)))
+    produce(client, rate, seconds, lambda msg_id, t: sent.append((msg_id, t)), order_rate)
     sys.stdout.write("".join(f"{m.decode()} {t!r}\n" for m, t in sent))
     sys.stdout.flush()
     client.close()
@@ -115,11 +123,11 @@ def run_producer(url: str, args: argparse.Namespace) -> dict[bytes, float]:
     if args.producer == "thread":
         sent: dict[bytes, float] = {}
         producer = redis.Redis.from_url(url)
-        produce(producer, args.rate, args.seconds, sent.__setitem__)
+        produce(producer, args.rate, args.seconds, sent.__setitem__, args.order_rate)
         producer.close()
         return sent
     command = [sys.executable, __file__, "--produce-to", url, "--rate", str(args.rate)]
-    command += ["--seconds", str(args.seconds)]
+    command += ["--seconds", str(args.seconds), "--order-rate", str(args.order_rate)]
     proc = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -294,6 +302,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--order-rate",
+        type=float,
+        default=100.0,
+        help="orders/s the quotes cause (100: stress, 30x Alpaca's 200 requests/minute; "
+        "3: what Alpaca allows)",
+    )
     parser.add_argument("--producer", choices=("process", "thread"), default="process")
     parser.add_argument(
         "--switch-interval",
@@ -311,7 +326,7 @@ def main() -> None:
     parser.add_argument("--produce-to", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce_to:
-        producer_process(args.produce_to, args.rate, args.seconds)
+        producer_process(args.produce_to, args.rate, args.seconds, args.order_rate)
         return
     logging.basicConfig(level=logging.WARNING)
     pooled: list[dict[str, float]] = []

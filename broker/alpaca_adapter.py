@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
@@ -82,14 +83,27 @@ _HOT: ContextVar[bool] = ContextVar("broker_non_blocking", default=False)
 
 
 class _BudgetedSession(requests.Session):
-    """The requests session alpaca-py uses, with our limiter and a timeout on every request."""
+    """The requests session alpaca-py uses, with our limiter and a timeout on every request.
 
-    def __init__(self, limiter: RateLimiter, timeout: float, max_wait: float) -> None:
+    The environment (HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: by default
+    requests re-reads all of os.environ on every request, a third of the time an order spends in
+    this process before it leaves (benchmarks/bench_worker_latency.py).
+    """
+
+    def __init__(
+        self, limiter: RateLimiter, timeout: float, max_wait: float, urls: list[str]
+    ) -> None:
         super().__init__()
         self.limiter = limiter
         self.timeout = timeout
         self.max_wait = max_wait
         self.request_count = 0
+        for url in urls:
+            self.proxies.update(requests.utils.get_environ_proxies(url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.verify = bundle
+        self.trust_env = False
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self.limiter.acquire(0.0 if _HOT.get() else self.max_wait)
@@ -126,9 +140,14 @@ class AlpacaBroker:
         self.resilience = resilience or Resilience(policy, on_state_change=on_breaker_change)
         self.rate_limiter = rate_limiter or limiter_for_key(api_key, rate_limit_per_minute)
         timeout = self.resilience.policy.request_timeout
-        self._session = _BudgetedSession(self.rate_limiter, timeout, rate_limit_wait)
         self._trading = TradingClient(api_key, secret_key, paper=paper, url_override=base_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=data_url)
+        self._session = _BudgetedSession(
+            self.rate_limiter,
+            timeout,
+            rate_limit_wait,
+            [str(self._trading._base_url), str(self._data._base_url)],
+        )
         for client in (self._trading, self._data):
             client._retry = 0  # alpaca-py's own retry sleeps 3 s x3 inside the caller
             client._session = self._session

@@ -117,6 +117,10 @@ class Resilience:
     ) -> None:
         self.policy = policy or ResiliencePolicy()
         self._sleep = sleep
+        # Stateless, so built once: per call it costs an allocation and a DeprecationWarning.
+        self._wait = wait_exponential_jitter(
+            initial=self.policy.retry_initial_wait, max=self.policy.retry_max_wait
+        )
         self._on_state_change = on_state_change
         self._lock = threading.Lock()
         self.breaker = pybreaker.CircuitBreaker(
@@ -180,9 +184,7 @@ class Resilience:
     ) -> T:
         retrying = Retrying(
             stop=stop_after_attempt(max(attempts, 1)),
-            wait=wait_exponential_jitter(
-                initial=self.policy.retry_initial_wait, max=self.policy.retry_max_wait
-            ),
+            wait=self._wait,
             retry=retry_if_exception(retry_on),
             sleep=self._sleep,
             reraise=True,
