@@ -21,19 +21,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from broker.simulator.account import AccountMixin
 from broker.simulator.clock import SimClock
+from broker.simulator.matching import MatchingMixin
 from broker.simulator.order_rules import (
-    FORBIDDEN,
     INVALID,
     NOT_FOUND,
-    STOP_TYPES,
     UNPROCESSABLE,
     OrderSpec,
     SimApiError,
     check_spec,
     decimal_field,
     parse_order,
-    plain,
     tick_for,
 )
 from broker.simulator.serialize import order_json
@@ -62,7 +61,7 @@ def new_book(config: EngineConfig, now: datetime) -> SimBook:
     )
 
 
-class Engine:
+class Engine(AccountMixin, MatchingMixin):
     """All mutations hold `lock`: HTTP handlers, the quote consumer and tests call concurrently."""
 
     def __init__(
@@ -122,104 +121,6 @@ class Engine:
             now = last + timedelta(microseconds=1)
         self.book.last_order_ts = now
         return now
-
-    def mark(self, symbol: str) -> Decimal | None:
-        quote = self.book.quotes.get(symbol)
-        if quote is not None:
-            return quote.mark
-        position = self.book.positions.get(symbol)
-        return position.avg_entry_price if position else None
-
-    def held_for_orders(self, symbol: str, side: str) -> Decimal:
-        return sum(
-            (
-                self.book.orders[oid].remaining
-                for oid in self._open_by_symbol.get(symbol, ())
-                if self.book.orders[oid].side == side
-            ),
-            Decimal(0),
-        )
-
-    # --- account ---------------------------------------------------------------------------
-    def account_numbers(self) -> dict[str, Decimal]:
-        with self.lock:
-            long_mv = short_mv = Decimal(0)
-            for position in self.book.positions.values():
-                value = position.qty * (self.mark(position.symbol) or position.avg_entry_price)
-                if value > 0:
-                    long_mv += value
-                else:
-                    short_mv += value
-            equity = self.book.cash + long_mv + short_mv
-            multiplier = self.config.margin_multiplier
-            initial_margin = (long_mv - short_mv) / multiplier if multiplier > 1 else long_mv
-            if multiplier > 1:
-                buying_power = max(equity - initial_margin, Decimal(0)) * multiplier
-            else:
-                buying_power = self.book.cash
-            buying_power = max(buying_power - self._open_order_notional(), Decimal(0))
-            return {
-                "cash": self.book.cash,
-                "equity": equity,
-                "long_market_value": long_mv,
-                "short_market_value": short_mv,
-                "initial_margin": initial_margin,
-                "buying_power": buying_power,
-                "multiplier": multiplier,
-            }
-
-    def _order_price(self, spec: OrderSpec | SimOrder) -> Decimal:
-        return spec.limit_price or spec.stop_price or self.mark(spec.symbol) or Decimal(0)
-
-    def _opens_exposure(self, symbol: str, side: str) -> bool:
-        position = self.book.positions.get(symbol)
-        qty = position.qty if position else Decimal(0)
-        return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
-
-    def _open_order_notional(self) -> Decimal:
-        total = Decimal(0)
-        for ids in self._open_by_symbol.values():
-            for oid in ids:
-                order = self.book.orders[oid]
-                if self._opens_exposure(order.symbol, order.side):
-                    total += order.remaining * self._order_price(order)
-        return total
-
-    # --- checks ----------------------------------------------------------------------------
-    def _check_book(self, spec: OrderSpec, ignore_order: str | None = None) -> None:
-        """Reservation and buying power, as Alpaca checks them at submission."""
-        position = self.book.positions.get(spec.symbol)
-        qty = position.qty if position else Decimal(0)
-        closing_side = "sell" if qty > 0 else "buy" if qty < 0 else None
-        if spec.side == closing_side:
-            held = self.held_for_orders(spec.symbol, spec.side)
-            if ignore_order is not None and self.book.orders[ignore_order].is_open:
-                held -= self.book.orders[ignore_order].remaining
-            available = abs(qty) - held
-            if spec.qty > available:
-                raise SimApiError(
-                    403,
-                    FORBIDDEN,
-                    f"insufficient qty available for order (requested: {spec.qty:f}, "
-                    f"available: {available:f})",
-                    symbol=spec.symbol,
-                    existing_qty=format(abs(qty), "f"),
-                    held_for_orders=format(held, "f"),
-                    available=format(available, "f"),
-                )
-            return
-        if spec.side == "sell" and spec.qty != spec.qty.to_integral_value():
-            raise SimApiError(403, FORBIDDEN, "fractional orders cannot be sold short")
-        notional = spec.qty * self._order_price(spec)
-        buying_power = self.account_numbers()["buying_power"]
-        if notional > buying_power:
-            raise SimApiError(
-                403,
-                FORBIDDEN,
-                "insufficient buying power",
-                buying_power=format(buying_power, "f"),
-                cost_basis=format(notional, "f"),
-            )
 
     def _reject(self, spec_or_payload: OrderSpec | dict[str, Any], error: SimApiError) -> None:
         """Publish the refusal as a `rejected` trade update so the worker sees it as an event."""
@@ -411,127 +312,6 @@ class Engine:
             if direction == "desc":
                 out.reverse()
             return out[:limit]
-
-    # --- quotes and matching -----------------------------------------------------------------
-    def feed_quote(
-        self,
-        symbol: str,
-        bid: Decimal,
-        ask: Decimal,
-        last: Decimal | None = None,
-        ts: datetime | None = None,
-    ) -> None:
-        with self.lock:
-            self.book.quotes[symbol] = SimQuote(
-                symbol,
-                Decimal(bid),
-                Decimal(ask),
-                None if last is None else Decimal(last),
-                ts or self.clock.now(),
-            )
-            self.tick()
-            for order_id in sorted(self._open_by_symbol.get(symbol, ())):
-                self._try_fill(self.book.orders[order_id])
-            self._changed()
-
-    def tick(self) -> None:
-        """Expire DAY orders whose session ended; on a session change, retry waiting orders."""
-        with self.lock:
-            now = self.clock.now()
-            expired = [
-                self.book.orders[oid]
-                for oid in self._day_orders
-                if (exp := self.book.orders[oid].expires_at) is not None and exp <= now
-            ]
-            for order in sorted(expired, key=lambda o: o.submitted_at):
-                order.status, order.expired_at, order.updated_at = "expired", now, now
-                self._index(order)
-                self._emit("expired", order)
-            session = self.clock.session()
-            if session != self._last_session:
-                self._last_session = session
-                for ids in list(self._open_by_symbol.values()):
-                    for oid in sorted(ids):
-                        self._try_fill(self.book.orders[oid])
-            if expired:
-                self._changed()
-
-    def _trail(self, order: SimOrder, quote: SimQuote | None, initial: bool = False) -> None:
-        """Move a trailing stop's high-water mark (low-water for a buy) and its stop price."""
-        if quote is None:
-            return
-        ref = quote.last or (quote.bid if order.side == "sell" else quote.ask)
-        if order.hwm is None or (order.hwm < ref if order.side == "sell" else order.hwm > ref):
-            order.hwm = ref
-        hwm = order.hwm
-        if order.trail_percent is not None:
-            offset = hwm * order.trail_percent / 100
-        else:
-            offset = order.trail_price or Decimal(0)
-        stop = hwm - offset if order.side == "sell" else hwm + offset
-        order.stop_price = stop.quantize(tick_for(stop)) if stop > 0 else Decimal("0.0001")
-
-    def _try_fill(self, order: SimOrder) -> None:
-        quote = self.book.quotes.get(order.symbol)
-        if not order.is_open or quote is None:
-            return
-        session = self.clock.session()
-        regular = session == Session.REGULAR
-        if not regular and not (order.extended_hours and session in (Session.PRE, Session.POST)):
-            return
-        if order.type in STOP_TYPES and not order.triggered:
-            if order.type == "trailing_stop":
-                self._trail(order, quote)
-            ref = quote.last or (quote.bid if order.side == "sell" else quote.ask)
-            stop = order.stop_price
-            if stop is None or (ref > stop if order.side == "sell" else ref < stop):
-                return
-            order.triggered = True
-        if order.type in ("limit", "stop_limit"):
-            limit = order.limit_price or Decimal(0)
-            if order.side == "buy" and not quote.ask <= limit:
-                return
-            if order.side == "sell" and not quote.bid >= limit:
-                return
-        price = quote.ask if order.side == "buy" else quote.bid
-        if price <= 0:
-            return
-        qty = order.remaining
-        if self.config.partial_fill_qty is not None:
-            qty = min(qty, self.config.partial_fill_qty)
-        self._fill(order, qty, price)
-
-    def _fill(self, order: SimOrder, qty: Decimal, price: Decimal) -> None:
-        book = self.book
-        signed = qty if order.side == "buy" else -qty
-        position = book.positions.get(order.symbol)
-        old = position.qty if position else Decimal(0)
-        new = old + signed
-        if new == 0:
-            book.positions.pop(order.symbol, None)
-        elif position is None or old == 0 or (old > 0) != (new > 0):
-            book.positions[order.symbol] = SimPosition(order.symbol, new, price)
-        else:
-            if abs(new) > abs(old):
-                total = abs(old) * position.avg_entry_price + qty * price
-                position.avg_entry_price = plain((total / abs(new)).quantize(_AVG_PLACES))
-            position.qty = new
-        book.cash -= signed * price
-        filled_before = order.filled_qty
-        avg_before = order.filled_avg_price or Decimal(0)
-        order.filled_qty = filled_before + qty
-        avg = (filled_before * avg_before + qty * price) / order.filled_qty
-        order.filled_avg_price = plain(avg.quantize(_AVG_PLACES))
-        now = self.clock.now()
-        order.updated_at = now
-        if order.filled_qty >= order.qty:
-            order.status, order.filled_at = "filled", now
-        else:
-            order.status = "partially_filled"
-        self._index(order)
-        self._emit(
-            "fill" if order.status == "filled" else "partial_fill", order, price=price, qty=qty
-        )
 
     # --- seeding ---------------------------------------------------------------------------
     def seed_positions(

@@ -1,0 +1,122 @@
+"""The simulator's account: marks, shares held by open orders, balances, and the checks Alpaca
+makes at submission (reservation: 403 / 40310000 with held_for_orders; buying power).
+
+A mixin of `Engine`, over the same book and lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from broker.simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
+from broker.simulator.state import SimBook, SimOrder
+
+if TYPE_CHECKING:
+    from broker.simulator.engine import EngineConfig
+
+
+class AccountMixin:
+    book: SimBook
+    config: EngineConfig
+    lock: threading.RLock
+    _open_by_symbol: dict[str, set[str]]
+
+    def mark(self, symbol: str) -> Decimal | None:
+        quote = self.book.quotes.get(symbol)
+        if quote is not None:
+            return quote.mark
+        position = self.book.positions.get(symbol)
+        return position.avg_entry_price if position else None
+
+    def held_for_orders(self, symbol: str, side: str) -> Decimal:
+        return sum(
+            (
+                self.book.orders[oid].remaining
+                for oid in self._open_by_symbol.get(symbol, ())
+                if self.book.orders[oid].side == side
+            ),
+            Decimal(0),
+        )
+
+    # --- account ---------------------------------------------------------------------------
+    def account_numbers(self) -> dict[str, Decimal]:
+        with self.lock:
+            long_mv = short_mv = Decimal(0)
+            for position in self.book.positions.values():
+                value = position.qty * (self.mark(position.symbol) or position.avg_entry_price)
+                if value > 0:
+                    long_mv += value
+                else:
+                    short_mv += value
+            equity = self.book.cash + long_mv + short_mv
+            multiplier = self.config.margin_multiplier
+            initial_margin = (long_mv - short_mv) / multiplier if multiplier > 1 else long_mv
+            if multiplier > 1:
+                buying_power = max(equity - initial_margin, Decimal(0)) * multiplier
+            else:
+                buying_power = self.book.cash
+            buying_power = max(buying_power - self._open_order_notional(), Decimal(0))
+            return {
+                "cash": self.book.cash,
+                "equity": equity,
+                "long_market_value": long_mv,
+                "short_market_value": short_mv,
+                "initial_margin": initial_margin,
+                "buying_power": buying_power,
+                "multiplier": multiplier,
+            }
+
+    def _order_price(self, spec: OrderSpec | SimOrder) -> Decimal:
+        return spec.limit_price or spec.stop_price or self.mark(spec.symbol) or Decimal(0)
+
+    def _opens_exposure(self, symbol: str, side: str) -> bool:
+        position = self.book.positions.get(symbol)
+        qty = position.qty if position else Decimal(0)
+        return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
+
+    def _open_order_notional(self) -> Decimal:
+        total = Decimal(0)
+        for ids in self._open_by_symbol.values():
+            for oid in ids:
+                order = self.book.orders[oid]
+                if self._opens_exposure(order.symbol, order.side):
+                    total += order.remaining * self._order_price(order)
+        return total
+
+    # --- checks ----------------------------------------------------------------------------
+    def _check_book(self, spec: OrderSpec, ignore_order: str | None = None) -> None:
+        """Reservation and buying power, as Alpaca checks them at submission."""
+        position = self.book.positions.get(spec.symbol)
+        qty = position.qty if position else Decimal(0)
+        closing_side = "sell" if qty > 0 else "buy" if qty < 0 else None
+        if spec.side == closing_side:
+            held = self.held_for_orders(spec.symbol, spec.side)
+            if ignore_order is not None and self.book.orders[ignore_order].is_open:
+                held -= self.book.orders[ignore_order].remaining
+            available = abs(qty) - held
+            if spec.qty > available:
+                raise SimApiError(
+                    403,
+                    FORBIDDEN,
+                    f"insufficient qty available for order (requested: {spec.qty:f}, "
+                    f"available: {available:f})",
+                    symbol=spec.symbol,
+                    existing_qty=format(abs(qty), "f"),
+                    held_for_orders=format(held, "f"),
+                    available=format(available, "f"),
+                )
+            return
+        if spec.side == "sell" and spec.qty != spec.qty.to_integral_value():
+            raise SimApiError(403, FORBIDDEN, "fractional orders cannot be sold short")
+        notional = spec.qty * self._order_price(spec)
+        buying_power = self.account_numbers()["buying_power"]
+        if notional > buying_power:
+            raise SimApiError(
+                403,
+                FORBIDDEN,
+                "insufficient buying power",
+                buying_power=format(buying_power, "f"),
+                cost_basis=format(notional, "f"),
+            )

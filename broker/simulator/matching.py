@@ -1,0 +1,156 @@
+"""Quote-driven matching: triggers, trailing stops, fills and the positions and cash they move.
+
+Stops trigger only in the regular session; extended-hours orders fill in PRE/POST; buys fill at
+the ask, sells at the bid (at most `partial_fill_qty` per quote). A mixin of `Engine`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from broker.simulator.clock import SimClock
+from broker.simulator.order_rules import STOP_TYPES, plain, tick_for
+from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
+from rules.model import Session
+
+if TYPE_CHECKING:
+    from broker.simulator.engine import EngineConfig
+
+_AVG_PLACES = Decimal("0.000001")
+
+
+class MatchingMixin:
+    book: SimBook
+    config: EngineConfig
+    clock: SimClock
+    lock: threading.RLock
+    _open_by_symbol: dict[str, set[str]]
+    _day_orders: set[str]
+    _last_session: Session | None
+    _index: Callable[[SimOrder], None]
+    _emit: Callable[..., None]
+    _changed: Callable[[], None]
+
+    def feed_quote(
+        self,
+        symbol: str,
+        bid: Decimal,
+        ask: Decimal,
+        last: Decimal | None = None,
+        ts: datetime | None = None,
+    ) -> None:
+        with self.lock:
+            self.book.quotes[symbol] = SimQuote(
+                symbol,
+                Decimal(bid),
+                Decimal(ask),
+                None if last is None else Decimal(last),
+                ts or self.clock.now(),
+            )
+            self.tick()
+            for order_id in sorted(self._open_by_symbol.get(symbol, ())):
+                self._try_fill(self.book.orders[order_id])
+            self._changed()
+
+    def tick(self) -> None:
+        """Expire DAY orders whose session ended; on a session change, retry waiting orders."""
+        with self.lock:
+            now = self.clock.now()
+            expired = [
+                self.book.orders[oid]
+                for oid in self._day_orders
+                if (exp := self.book.orders[oid].expires_at) is not None and exp <= now
+            ]
+            for order in sorted(expired, key=lambda o: o.submitted_at):
+                order.status, order.expired_at, order.updated_at = "expired", now, now
+                self._index(order)
+                self._emit("expired", order)
+            session = self.clock.session()
+            if session != self._last_session:
+                self._last_session = session
+                for ids in list(self._open_by_symbol.values()):
+                    for oid in sorted(ids):
+                        self._try_fill(self.book.orders[oid])
+            if expired:
+                self._changed()
+
+    def _trail(self, order: SimOrder, quote: SimQuote | None, initial: bool = False) -> None:
+        """Move a trailing stop's high-water mark (low-water for a buy) and its stop price."""
+        if quote is None:
+            return
+        ref = quote.last or (quote.bid if order.side == "sell" else quote.ask)
+        if order.hwm is None or (order.hwm < ref if order.side == "sell" else order.hwm > ref):
+            order.hwm = ref
+        hwm = order.hwm
+        if order.trail_percent is not None:
+            offset = hwm * order.trail_percent / 100
+        else:
+            offset = order.trail_price or Decimal(0)
+        stop = hwm - offset if order.side == "sell" else hwm + offset
+        order.stop_price = stop.quantize(tick_for(stop)) if stop > 0 else Decimal("0.0001")
+
+    def _try_fill(self, order: SimOrder) -> None:
+        quote = self.book.quotes.get(order.symbol)
+        if not order.is_open or quote is None:
+            return
+        session = self.clock.session()
+        regular = session == Session.REGULAR
+        if not regular and not (order.extended_hours and session in (Session.PRE, Session.POST)):
+            return
+        if order.type in STOP_TYPES and not order.triggered:
+            if order.type == "trailing_stop":
+                self._trail(order, quote)
+            ref = quote.last or (quote.bid if order.side == "sell" else quote.ask)
+            stop = order.stop_price
+            if stop is None or (ref > stop if order.side == "sell" else ref < stop):
+                return
+            order.triggered = True
+        if order.type in ("limit", "stop_limit"):
+            limit = order.limit_price or Decimal(0)
+            if order.side == "buy" and not quote.ask <= limit:
+                return
+            if order.side == "sell" and not quote.bid >= limit:
+                return
+        price = quote.ask if order.side == "buy" else quote.bid
+        if price <= 0:
+            return
+        qty = order.remaining
+        if self.config.partial_fill_qty is not None:
+            qty = min(qty, self.config.partial_fill_qty)
+        self._fill(order, qty, price)
+
+    def _fill(self, order: SimOrder, qty: Decimal, price: Decimal) -> None:
+        book = self.book
+        signed = qty if order.side == "buy" else -qty
+        position = book.positions.get(order.symbol)
+        old = position.qty if position else Decimal(0)
+        new = old + signed
+        if new == 0:
+            book.positions.pop(order.symbol, None)
+        elif position is None or old == 0 or (old > 0) != (new > 0):
+            book.positions[order.symbol] = SimPosition(order.symbol, new, price)
+        else:
+            if abs(new) > abs(old):
+                total = abs(old) * position.avg_entry_price + qty * price
+                position.avg_entry_price = plain((total / abs(new)).quantize(_AVG_PLACES))
+            position.qty = new
+        book.cash -= signed * price
+        filled_before = order.filled_qty
+        avg_before = order.filled_avg_price or Decimal(0)
+        order.filled_qty = filled_before + qty
+        avg = (filled_before * avg_before + qty * price) / order.filled_qty
+        order.filled_avg_price = plain(avg.quantize(_AVG_PLACES))
+        now = self.clock.now()
+        order.updated_at = now
+        if order.filled_qty >= order.qty:
+            order.status, order.filled_at = "filled", now
+        else:
+            order.status = "partially_filled"
+        self._index(order)
+        self._emit(
+            "fill" if order.status == "filled" else "partial_fill", order, price=price, qty=qty
+        )
