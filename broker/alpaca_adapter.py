@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
-import requests
 from alpaca.common.enums import Sort
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
@@ -32,23 +29,15 @@ from alpaca.data.models import BarSet
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide as AlpacaSide
 from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.enums import TimeInForce as AlpacaTif
 from alpaca.trading.models import Calendar, Order, Position, TradeAccount
 from alpaca.trading.models import Clock as AlpacaClock
 from alpaca.trading.requests import (
     ClosePositionRequest,
     GetCalendarRequest,
     GetOrdersRequest,
-    LimitOrderRequest,
-    MarketOrderRequest,
     ReplaceOrderRequest,
-    StopLimitOrderRequest,
-    StopOrderRequest,
-    TrailingStopOrderRequest,
 )
-from alpaca.trading.requests import OrderRequest as AlpacaOrderRequest
 
 from broker import alpaca_convert as convert
 from broker.errors import (
@@ -59,6 +48,7 @@ from broker.errors import (
     OrderRejectedError,
     RateLimitedError,
 )
+from broker.http_session import HOT, BudgetedSession
 from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import Resilience, ResiliencePolicy
 from broker.types import (
@@ -67,55 +57,16 @@ from broker.types import (
     BrokerOrder,
     BrokerPosition,
     Clock,
-    OrderKind,
     OrderRequest,
     TradingDay,
 )
 from position_manager.logging import log_kv
-from rules.ticks import round_to_tick
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ORDERS_PAGE = 500  # Alpaca's maximum per GET /v2/orders
 BARS_SYMBOLS_PER_REQUEST = 100  # keeps the query string short
-_HOT: ContextVar[bool] = ContextVar("broker_non_blocking", default=False)
-
-
-class _BudgetedSession(requests.Session):
-    """The requests session alpaca-py uses, with our limiter and a timeout on every request.
-
-    The environment (HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: by default
-    requests re-reads all of os.environ on every request, a third of the time an order spends in
-    this process before it leaves (benchmarks/bench_worker_latency.py).
-    """
-
-    def __init__(
-        self, limiter: RateLimiter, timeout: float, max_wait: float, urls: list[str]
-    ) -> None:
-        super().__init__()
-        self.limiter = limiter
-        self.timeout = timeout
-        self.max_wait = max_wait
-        self.request_count = 0
-        for url in urls:
-            self.proxies.update(requests.utils.get_environ_proxies(url))
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            self.verify = bundle
-        self.trust_env = False
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        self.limiter.acquire(0.0 if _HOT.get() else self.max_wait)
-        kwargs.setdefault("timeout", self.timeout)
-        self.request_count += 1
-        return super().request(method, url, *args, **kwargs)
-
-
-def _price(value: Decimal | None) -> float | None:
-    """Round to the tick ($0.01 at/above $1, $0.0001 below) before sending: Alpaca rejects
-    sub-penny prices with 422."""
-    return None if value is None else float(round_to_tick(value))
 
 
 class AlpacaBroker:
@@ -142,7 +93,7 @@ class AlpacaBroker:
         timeout = self.resilience.policy.request_timeout
         self._trading = TradingClient(api_key, secret_key, paper=paper, url_override=base_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=data_url)
-        self._session = _BudgetedSession(
+        self._session = BudgetedSession(
             self.rate_limiter,
             timeout,
             rate_limit_wait,
@@ -167,11 +118,11 @@ class AlpacaBroker:
     @contextlib.contextmanager
     def non_blocking() -> Iterator[None]:
         """For the quote loop: no waiting on the rate limiter and no retry sleeps."""
-        token = _HOT.set(True)
+        token = HOT.set(True)
         try:
             yield
         finally:
-            _HOT.reset(token)
+            HOT.reset(token)
 
     def _once(
         self, fn: Callable[[], T], *, symbol: str | None = None, order_id: str | None = None
@@ -194,7 +145,7 @@ class AlpacaBroker:
         return self.resilience.call(
             lambda: self._once(fn, symbol=symbol, order_id=order_id),
             op=op,
-            retry=retry and not _HOT.get(),
+            retry=retry and not HOT.get(),
             retry_on=retry_on,
         )
 
@@ -320,7 +271,7 @@ class AlpacaBroker:
     def submit_order(self, request: OrderRequest) -> BrokerOrder:
         """Idempotent by client_order_id: if the broker already has it (duplicate rejection), or
         the answer was lost (timeout, 5xx), the existing order is looked up and returned."""
-        alpaca_request = _to_alpaca_request(request)
+        alpaca_request = convert.to_alpaca_request(request)
         cid = request.client_order_id
 
         def attempt() -> Order:
@@ -379,8 +330,8 @@ class AlpacaBroker:
             )
         patch = ReplaceOrderRequest(
             qty=int(qty) if qty is not None else None,
-            stop_price=_price(stop_price),
-            limit_price=_price(limit_price),
+            stop_price=convert.price_to_tick(stop_price),
+            limit_price=convert.price_to_tick(limit_price),
             client_order_id=client_order_id,
         )
 
@@ -452,40 +403,3 @@ class AlpacaBroker:
                 if bars:
                     out[symbol] = [convert.to_bar(b) for b in bars]
         return out
-
-
-def _to_alpaca_request(request: OrderRequest) -> AlpacaOrderRequest:
-    common: dict[str, Any] = {
-        "symbol": request.symbol,
-        "qty": float(request.qty),
-        "side": AlpacaSide(request.side.value),
-        "time_in_force": AlpacaTif(request.time_in_force.value),
-        "client_order_id": request.client_order_id,
-        "extended_hours": request.extended_hours or None,
-    }
-    kind = request.kind
-    if kind is OrderKind.MARKET:
-        return MarketOrderRequest(**common)
-    if kind is OrderKind.LIMIT:
-        return LimitOrderRequest(limit_price=_price(_need(request.limit_price, request)), **common)
-    if kind is OrderKind.STOP:
-        return StopOrderRequest(stop_price=_price(_need(request.stop_price, request)), **common)
-    if kind is OrderKind.STOP_LIMIT:
-        return StopLimitOrderRequest(
-            stop_price=_price(_need(request.stop_price, request)),
-            limit_price=_price(_need(request.limit_price, request)),
-            **common,
-        )
-    return TrailingStopOrderRequest(
-        trail_percent=float(_need(request.trail_percent, request)), **common
-    )
-
-
-def _need(value: Decimal | None, request: OrderRequest) -> Decimal:
-    if value is None:
-        raise OrderRejectedError(
-            f"{request.kind.value} order for {request.symbol} is missing its price "
-            f"(client_order_id {request.client_order_id})",
-            symbol=request.symbol,
-        )
-    return value

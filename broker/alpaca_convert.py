@@ -17,8 +17,18 @@ from zoneinfo import ZoneInfo
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.models import Bar as AlpacaBar
+from alpaca.trading.enums import OrderSide as AlpacaSide
+from alpaca.trading.enums import TimeInForce as AlpacaTif
 from alpaca.trading.models import Calendar, Order, Position, TradeAccount
 from alpaca.trading.models import Clock as AlpacaClock
+from alpaca.trading.requests import (
+    LimitOrderRequest,
+    MarketOrderRequest,
+    StopLimitOrderRequest,
+    StopOrderRequest,
+    TrailingStopOrderRequest,
+)
+from alpaca.trading.requests import OrderRequest as AlpacaOrderRequest
 
 from broker.errors import (
     BrokerError,
@@ -37,10 +47,12 @@ from broker.types import (
     BrokerPosition,
     Clock,
     OrderKind,
+    OrderRequest,
     OrderSide,
     TimeInForce,
     TradingDay,
 )
+from rules.ticks import round_to_tick
 
 NEW_YORK = ZoneInfo("America/New_York")
 _REQUESTED = re.compile(r"requested:\s*([-\d.]+)")
@@ -197,3 +209,50 @@ def map_error(
     if status == 401:
         return BrokerError(f"broker refused the credentials: {detail}", **kwargs)
     return OrderRejectedError(f"rejected: {detail}", **kwargs)
+
+
+def price_to_tick(value: Decimal | None) -> float | None:
+    """Round to the tick ($0.01 at/above $1, $0.0001 below) before sending: Alpaca rejects
+    sub-penny prices with 422."""
+    return None if value is None else float(round_to_tick(value))
+
+
+def to_alpaca_request(request: OrderRequest) -> AlpacaOrderRequest:
+    common: dict[str, Any] = {
+        "symbol": request.symbol,
+        "qty": float(request.qty),
+        "side": AlpacaSide(request.side.value),
+        "time_in_force": AlpacaTif(request.time_in_force.value),
+        "client_order_id": request.client_order_id,
+        "extended_hours": request.extended_hours or None,
+    }
+    kind = request.kind
+    if kind is OrderKind.MARKET:
+        return MarketOrderRequest(**common)
+    if kind is OrderKind.LIMIT:
+        return LimitOrderRequest(
+            limit_price=price_to_tick(_need(request.limit_price, request)), **common
+        )
+    if kind is OrderKind.STOP:
+        return StopOrderRequest(
+            stop_price=price_to_tick(_need(request.stop_price, request)), **common
+        )
+    if kind is OrderKind.STOP_LIMIT:
+        return StopLimitOrderRequest(
+            stop_price=price_to_tick(_need(request.stop_price, request)),
+            limit_price=price_to_tick(_need(request.limit_price, request)),
+            **common,
+        )
+    return TrailingStopOrderRequest(
+        trail_percent=float(_need(request.trail_percent, request)), **common
+    )
+
+
+def _need(value: Decimal | None, request: OrderRequest) -> Decimal:
+    if value is None:
+        raise OrderRejectedError(
+            f"{request.kind.value} order for {request.symbol} is missing its price "
+            f"(client_order_id {request.client_order_id})",
+            symbol=request.symbol,
+        )
+    return value

@@ -1,0 +1,45 @@
+"""The requests session alpaca-py sends everything through: the rate limit and a timeout on every
+request, and the environment read once (see `BudgetedSession`)."""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from typing import Any
+
+import requests
+
+from broker.rate_limit import RateLimiter
+
+# Set by `AlpacaBroker.non_blocking()`: the limiter refuses at once instead of waiting.
+HOT: ContextVar[bool] = ContextVar("broker_non_blocking", default=False)
+
+
+class BudgetedSession(requests.Session):
+    """The requests session alpaca-py uses, with our limiter and a timeout on every request.
+
+    The environment (HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: by default
+    requests re-reads all of os.environ on every request, a third of the time an order spends in
+    this process before it leaves (benchmarks/bench_worker_latency.py).
+    """
+
+    def __init__(
+        self, limiter: RateLimiter, timeout: float, max_wait: float, urls: list[str]
+    ) -> None:
+        super().__init__()
+        self.limiter = limiter
+        self.timeout = timeout
+        self.max_wait = max_wait
+        self.request_count = 0
+        for url in urls:
+            self.proxies.update(requests.utils.get_environ_proxies(url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.verify = bundle
+        self.trust_env = False
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.limiter.acquire(0.0 if HOT.get() else self.max_wait)
+        kwargs.setdefault("timeout", self.timeout)
+        self.request_count += 1
+        return super().request(method, url, *args, **kwargs)
