@@ -8,7 +8,6 @@ the msgpack Timestamp (`t`, ext type -1) is converted here.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from alpaca.data.live.stock import StockDataStream
 
 from position_manager import events
 from position_manager.logging import log_kv
+from streaming.bridges.thread import StreamThread
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ def quote_data(msg: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-class QuoteBridge:
+class QuoteBridge(StreamThread):
+    thread_name = "quote-bridge"
+
     def __init__(
         self,
         client: Any,
@@ -59,7 +61,6 @@ class QuoteBridge:
             api_key, secret_key, raw_data=True, feed=DataFeed(feed), url_override=url_override
         )
         self.stream.subscribe_quotes(self._on_quote, *self.symbols)
-        self._thread = threading.Thread(target=self.stream.run, name="quote-bridge", daemon=True)
         self.published = 0
 
     async def _on_quote(self, msg: Any) -> None:
@@ -73,14 +74,3 @@ class QuoteBridge:
             log_kv(
                 log, logging.WARNING, "quote not published", symbol=data["symbol"], error=str(exc)
             )
-
-    def start(self) -> QuoteBridge:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        try:
-            self.stream.stop()
-        except Exception:
-            log.debug("quote stream stop", exc_info=True)
-        self._thread.join(timeout=5)

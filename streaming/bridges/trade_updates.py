@@ -7,7 +7,6 @@ sees identical events whichever broker is behind it. Order events are never trim
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from alpaca.trading.stream import TradingStream
@@ -15,11 +14,14 @@ from alpaca.trading.stream import TradingStream
 from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.logging import log_kv
+from streaming.bridges.thread import StreamThread
 
 log = logging.getLogger(__name__)
 
 
-class TradeUpdateBridge:
+class TradeUpdateBridge(StreamThread):
+    thread_name = "trade-bridge"
+
     def __init__(
         self,
         client: Any,
@@ -38,7 +40,6 @@ class TradeUpdateBridge:
             url_override=url_override,  # type: ignore[arg-type]
         )
         self.stream.subscribe_trade_updates(self._on_update)
-        self._thread = threading.Thread(target=self.stream.run, name="trade-bridge", daemon=True)
         self.published = 0
 
     async def _on_update(self, msg: dict[str, Any]) -> None:
@@ -59,14 +60,3 @@ class TradeUpdateBridge:
                 order_id=data.get("order_id"),
                 error=str(exc),
             )
-
-    def start(self) -> TradeUpdateBridge:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        try:
-            self.stream.stop()
-        except Exception:
-            log.debug("trade stream stop", exc_info=True)
-        self._thread.join(timeout=5)
