@@ -245,7 +245,18 @@ class Engine:
         pos = apply_executed(before, action, order_id)
         held.position = pos
         changes.put(held)
-        if isinstance(action, PlaceStop):
+        if isinstance(action, ReplaceStop) and action.reason == "trail":
+            changes.emit(
+                events.POSITION_TRAILING_STOP_UPDATED,
+                {
+                    "symbol": symbol,
+                    "old_stop": action.previous_stop_price,
+                    "new_stop": action.stop_price,
+                    "stop_order_id": order_id,
+                    "qty": action.qty,
+                },
+            )
+        elif isinstance(action, PlaceStop | ReplaceStop):  # a new stop, or one resized
             changes.emit(
                 events.POSITION_STOP_SET,
                 {
@@ -258,30 +269,6 @@ class Engine:
                     "reason": action.reason,
                 },
             )
-        elif isinstance(action, ReplaceStop):
-            if action.reason == "trail":
-                changes.emit(
-                    events.POSITION_TRAILING_STOP_UPDATED,
-                    {
-                        "symbol": symbol,
-                        "old_stop": action.previous_stop_price,
-                        "new_stop": action.stop_price,
-                        "stop_order_id": order_id,
-                        "qty": action.qty,
-                    },
-                )
-            else:
-                changes.emit(
-                    events.POSITION_STOP_SET,
-                    {
-                        "symbol": symbol,
-                        "stop_price": action.stop_price,
-                        "stop_order_id": order_id,
-                        "qty": action.qty,
-                        "client_order_id": action.client_order_id,
-                        "reason": action.reason,
-                    },
-                )
         elif isinstance(action, SubmitExit):
             self._exit_submitted(symbol, action, order_id, before, changes)
 
