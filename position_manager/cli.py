@@ -74,7 +74,7 @@ def run(
         s = report.startup
         console.print(
             f"simulated session: {report.demo_time:%Y-%m-%d %H:%M} UTC (regular hours); "
-            f"{report.materialized_assets} asset materializations; startup scan: "
+            f"{report.materialized_assets} asset materializations\nstartup scan: "
             f"{s.positions} positions, {s.protected} already protected, "
             f"{len(s.stops_to_place)} stops placed, {len(s.stops_to_resize)} resized"
         )
@@ -113,7 +113,13 @@ def _print_closed_trades(console: Console, warehouse_path: Path) -> None:
 
     with open_warehouse(warehouse_path, read_only=True) as conn:
         _print_query(
-            console, conn, "SELECT * FROM closed_trades ORDER BY closed_at", "Closed trades"
+            console,
+            conn,
+            "SELECT symbol, side, CAST(entry_price AS DOUBLE) AS entry, "
+            "CAST(exited_qty AS DOUBLE) AS shares, "
+            "CAST(round(realized_pnl, 2) AS DECIMAL(18, 2)) AS realized_pnl "
+            "FROM closed_trades ORDER BY closed_at",
+            "Closed trades (realized P&L)",
         )
 
 
