@@ -65,6 +65,7 @@ def main() -> int:
 
 
 def _bridges(settings: Any, client: redis.Redis, broker: Any) -> list[Any]:
+    from streaming.bridges.follow import QuoteFollower
     from streaming.bridges.market_data import QuoteBridge
     from streaming.bridges.trade_updates import TradeUpdateBridge
 
@@ -72,10 +73,13 @@ def _bridges(settings: Any, client: redis.Redis, broker: Any) -> list[Any]:
     secret = settings.alpaca_secret_key.get_secret_value()
     symbols = {p.symbol for p in broker.list_positions()} | set(settings.watchlist)
     out: list[Any] = [TradeUpdateBridge(client, key, secret, paper=settings.alpaca_paper).start()]
-    if symbols:
-        out.append(
-            QuoteBridge(client, key, secret, symbols, feed=settings.alpaca_data_feed).start()
-        )
+    follower = QuoteFollower(
+        client,
+        lambda held: QuoteBridge(client, key, secret, held, feed=settings.alpaca_data_feed),
+        watchlist=settings.watchlist,
+        initial=symbols,
+    )
+    out.append(follower.start())
     return out
 
 

@@ -63,6 +63,16 @@ class QuoteBridge(StreamThread):
         self.stream.subscribe_quotes(self._on_quote, *self.symbols)
         self.published = 0
 
+    def follow(self, symbols: Iterable[str]) -> list[str]:
+        """Subscribe to symbols not followed yet (a position opened since the start); the
+        running stream sends the subscription at once. Returns the newly followed symbols."""
+        new = sorted({s.upper() for s in symbols} - set(self.symbols))
+        if new:
+            self.stream.subscribe_quotes(self._on_quote, *new)
+            self.symbols = sorted(set(self.symbols) | set(new))
+            log_kv(log, logging.INFO, "quote bridge follows", symbols=",".join(new))
+        return new
+
     async def _on_quote(self, msg: Any) -> None:
         data = quote_data(msg)
         if data is None:

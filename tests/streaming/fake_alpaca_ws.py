@@ -8,6 +8,7 @@ Frames to push are queued with `push_quote` / `push_trade_update` once a client 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import msgpack
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 
 class FakeAlpacaStreams:
@@ -23,6 +25,7 @@ class FakeAlpacaStreams:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._queues: dict[str, asyncio.Queue[bytes | str]] = {}
         self.subscribed = {"data": threading.Event(), "trading": threading.Event()}
+        self.later_quote_subscriptions: list[str] = []
         self.auth_seen: list[Any] = []
         self.port = 0
 
@@ -68,7 +71,25 @@ class FakeAlpacaStreams:
             )
         )
         self.subscribed["data"].set()
-        await self._pump(ws, "data")
+        # Until the client goes away (the reader ends) or the pump fails: never left pending.
+        tasks = {
+            asyncio.create_task(self._pump(ws, "data")),
+            asyncio.create_task(self._read_later_subscriptions(ws)),
+        }
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read_later_subscriptions(self, ws: ServerConnection) -> None:
+        """Subscribe frames sent while streaming (a bridge following new symbols)."""
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in ws:
+                message = msgpack.unpackb(frame)
+                if isinstance(message, dict) and message.get("action") == "subscribe":
+                    self.later_quote_subscriptions.extend(message.get("quotes", []))
 
     async def _trading(self, ws: ServerConnection) -> None:
         auth = json.loads(await ws.recv())
@@ -117,6 +138,8 @@ class FakeAlpacaStreams:
     def stop(self) -> None:
         async def _close() -> None:
             self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
 
         asyncio.run_coroutine_threadsafe(_close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from position_manager import events
+from streaming.bridges.follow import QuoteFollower
 from streaming.bridges.market_data import QuoteBridge
 from streaming.bridges.trade_updates import TradeUpdateBridge
 from streaming.session_publisher import SessionPublisher
@@ -116,3 +117,50 @@ def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
 def test_session_publisher_uses_the_calendar_offline(redis_client: redis.Redis) -> None:
     publisher = SessionPublisher(redis_client, None)
     assert publisher.publish_if_changed() is publisher.current
+
+
+def _follower(client: redis.Redis, streams: FakeAlpacaStreams, initial: list[str]) -> QuoteFollower:
+    return QuoteFollower(
+        client,
+        lambda held: QuoteBridge(client, "key", "secret", held, url_override=streams.data_url),
+        initial=initial,
+        interval=3600,  # the test calls check() itself
+    )
+
+
+def _stop_follower(follower: QuoteFollower, streams: FakeAlpacaStreams) -> None:
+    if follower.bridge is not None:
+        follower.bridge.stream.stop()
+        streams.poke()
+    follower.stop()
+
+
+def test_quote_follower_subscribes_a_position_opened_after_the_start(
+    streams: FakeAlpacaStreams, redis_client: redis.Redis
+) -> None:
+    follower = _follower(redis_client, streams, ["AAPL"]).start()
+    try:
+        assert streams.subscribed["data"].wait(10)
+        assert follower.check() == []
+        redis_client.hset(events.POSITION_STATE_KEY.format(symbol="MSFT"), "symbol", "MSFT")
+        assert follower.check() == ["MSFT"]
+        _wait(lambda: "MSFT" in streams.later_quote_subscriptions)
+        streams.push_quote("MSFT", 400.0, 400.05, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+        _wait(lambda: follower.bridge is not None and follower.bridge.published == 1)
+    finally:
+        _stop_follower(follower, streams)
+    (ev,) = _events(redis_client, events.QUOTES_STREAM)
+    assert ev.data["symbol"] == "MSFT"
+
+
+def test_quote_follower_starts_the_bridge_only_once_something_is_held(
+    streams: FakeAlpacaStreams, redis_client: redis.Redis
+) -> None:
+    follower = _follower(redis_client, streams, []).start()
+    try:
+        assert follower.bridge is None and not streams.subscribed["data"].is_set()
+        redis_client.hset(events.POSITION_STATE_KEY.format(symbol="NVDA"), "symbol", "NVDA")
+        assert follower.check() == ["NVDA"]
+        assert streams.subscribed["data"].wait(10)
+    finally:
+        _stop_follower(follower, streams)
