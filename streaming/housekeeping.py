@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TTL_SECONDS = 15
-RISK_REFRESH_SECONDS = 60.0
 EARNINGS_CHECK_SECONDS = 60.0
 PROBE_SECONDS = 30.0
 
@@ -44,6 +43,9 @@ class Housekeeping:
         self.engine = worker.engine
         self.interval = interval
         self.alerts = AlertThrottle(300.0)
+        # ATR_CACHE_TTL: how long risk parameters are reused before they are read again (the
+        # pipeline publishes them daily at 06:30 New York; a new symbol is read on first use).
+        self.risk_refresh_seconds = float(worker.settings.atr_cache_ttl)
         self.last_quote_at: datetime | None = None
         self._last_tick = -1e18
         self._last_risk = time.monotonic()
@@ -122,7 +124,7 @@ class Housekeeping:
             return
         self._last_tick = now
         self._maintain_leases(stopping)
-        if now - self._last_risk >= RISK_REFRESH_SECONDS:
+        if now - self._last_risk >= self.risk_refresh_seconds:
             self._last_risk = now
             self.engine.risk.update(load_risk_params(self.worker.client, self.engine.held))
         if now - self._last_earnings >= EARNINGS_CHECK_SECONDS or force:
