@@ -25,6 +25,7 @@ from pipelines.resources import (
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.market_calendar import NEW_YORK
+from tests.streaming.conftest import Harness
 
 # Tuesday 2026-11-24 10:00 New York: the regular session (the simulator's clock is frozen there).
 REGULAR_AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -165,3 +166,13 @@ def step_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict[str, Any]:
             metadata = event.event_specific_data.metadata  # type: ignore[union-attr]
             return {k: getattr(v, "value", v) for k, v in metadata.items()}
     raise AssertionError(f"no output for {op}")
+
+
+@pytest.fixture
+def harness(
+    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
+) -> Iterator[Harness]:
+    """The streaming tests' worker harness on this folder's simulator."""
+    h = Harness(settings, sim, redis_client, redis_url)
+    yield h
+    h.close()

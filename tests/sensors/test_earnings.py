@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import dagster as dg
-import pytest
-import redis
 
-from broker.simulator import SimulatorHandle
 from pipelines.earnings_reduction import reduce_for_earnings_job
 from pipelines.sensors.earnings import pre_earnings_sensor
 from position_manager import events
-from position_manager.config import Settings
 from tests.sensors.conftest import Env, new_york_today, step_metadata
 from tests.streaming.conftest import Harness
 
@@ -54,15 +49,6 @@ def test_worker_down_one_run_per_report_halves_once_and_shrinks_the_stop_first(
     repeat = env.launch(reduce_for_earnings_job, instance, tick.run_requests[0])  # forced twice
     assert step_metadata(repeat, "reduce_position_for_earnings")["shares_sold"] == "0"
     assert env.qty("AAPL") == 50
-
-
-@pytest.fixture
-def harness(
-    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
-) -> Any:
-    h = Harness(settings, sim, redis_client, redis_url)
-    yield h
-    h.close()
 
 
 def test_worker_alive_the_job_sends_the_command_and_the_worker_sells(

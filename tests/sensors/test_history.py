@@ -6,18 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from decimal import Decimal
-from typing import Any
 
 import dagster as dg
-import pytest
 import redis
 
-from broker.simulator import SimulatorHandle
 from pipelines.history import INGESTED_KEY, ingest_position_history
 from pipelines.resources import PipelineConfigResource, RedisResource
 from pipelines.sensors.history import position_history_sensor
 from position_manager import events
-from position_manager.config import Settings
 from position_manager.events import publish
 from tests.sensors.conftest import Env, step_metadata
 from tests.streaming.conftest import Harness, risk_params
@@ -131,15 +127,6 @@ def test_a_busy_warehouse_skips_the_run_and_the_next_run_catches_up(
     assert env.sql("SELECT count(*) FROM position_events") == [(5,)]
     ingested = env.client.hget(INGESTED_KEY, events.POSITIONS_STREAM)
     assert ingested is not None
-
-
-@pytest.fixture
-def harness(
-    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
-) -> Any:
-    h = Harness(settings, sim, redis_client, redis_url)
-    yield h
-    h.close()
 
 
 def test_closed_trades_and_daily_pnl_from_a_real_worker_scenario(
