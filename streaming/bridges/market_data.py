@@ -42,6 +42,9 @@ def quote_data(msg: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+IEX_FREE_SYMBOLS = 30  # Alpaca's free plan: one IEX connection, 30 symbols
+
+
 class QuoteBridge(StreamThread):
     thread_name = "quote-bridge"
 
@@ -56,7 +59,9 @@ class QuoteBridge(StreamThread):
         url_override: str | None = None,
     ) -> None:
         self._client = client
+        self._feed = feed
         self.symbols = sorted(set(symbols))
+        self._warn_if_over_plan()
         self.stream = StockDataStream(
             api_key, secret_key, raw_data=True, feed=DataFeed(feed), url_override=url_override
         )
@@ -71,7 +76,19 @@ class QuoteBridge(StreamThread):
             self.stream.subscribe_quotes(self._on_quote, *new)
             self.symbols = sorted(set(self.symbols) | set(new))
             log_kv(log, logging.INFO, "quote bridge follows", symbols=",".join(new))
+            self._warn_if_over_plan()
         return new
+
+    def _warn_if_over_plan(self) -> None:
+        if self._feed == "iex" and len(self.symbols) > IEX_FREE_SYMBOLS:
+            log_kv(
+                log,
+                logging.WARNING,
+                "more symbols than Alpaca's free IEX stream serves: some get no quotes "
+                "(ALPACA_DATA_FEED=sip needs a paid plan)",
+                symbols=len(self.symbols),
+                limit=IEX_FREE_SYMBOLS,
+            )
 
     async def _on_quote(self, msg: Any) -> None:
         data = quote_data(msg)

@@ -164,3 +164,14 @@ def test_quote_follower_starts_the_bridge_only_once_something_is_held(
         assert streams.subscribed["data"].wait(10)
     finally:
         _stop_follower(follower, streams)
+
+
+def test_quote_bridge_warns_past_the_free_iex_symbol_limit(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    symbols = [f"S{i:02d}" for i in range(31)]
+    QuoteBridge(redis_client, "key", "secret", symbols[:30])
+    assert "free IEX" not in caplog.text
+    bridge = QuoteBridge(redis_client, "key", "secret", symbols[:29])
+    bridge.follow(symbols)  # not started: the subscription is only recorded
+    assert "free IEX" in caplog.text
