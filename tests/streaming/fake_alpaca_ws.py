@@ -71,10 +71,14 @@ class FakeAlpacaStreams:
             )
         )
         self.subscribed["data"].set()
-        # Until the client goes away (the reader ends) or the pump fails: never left pending.
+        await self._stream_until_closed(ws, "data")
+
+    async def _stream_until_closed(self, ws: ServerConnection, kind: str) -> None:
+        """Push queued frames until the client goes away, so no handler is ever left pending
+        (the server can then close cleanly)."""
         tasks = {
-            asyncio.create_task(self._pump(ws, "data")),
-            asyncio.create_task(self._read_later_subscriptions(ws)),
+            asyncio.create_task(self._pump(ws, kind)),
+            asyncio.create_task(self._read_until_closed(ws, kind)),
         }
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -83,10 +87,13 @@ class FakeAlpacaStreams:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _read_later_subscriptions(self, ws: ServerConnection) -> None:
-        """Subscribe frames sent while streaming (a bridge following new symbols)."""
+    async def _read_until_closed(self, ws: ServerConnection, kind: str) -> None:
+        """Client frames while streaming: market-data subscribe frames are recorded (a bridge
+        following new symbols); anything else is ignored."""
         with contextlib.suppress(ConnectionClosed):
             async for frame in ws:
+                if kind != "data":
+                    continue
                 message = msgpack.unpackb(frame)
                 if isinstance(message, dict) and message.get("action") == "subscribe":
                     self.later_quote_subscriptions.extend(message.get("quotes", []))
@@ -105,7 +112,7 @@ class FakeAlpacaStreams:
         json.loads(await ws.recv())  # listen
         await ws.send(json.dumps({"stream": "listening", "data": {"streams": ["trade_updates"]}}))
         self.subscribed["trading"].set()
-        await self._pump(ws, "trading")
+        await self._stream_until_closed(ws, "trading")
 
     def _put(self, kind: str, frame: bytes | str) -> None:
         self._loop.call_soon_threadsafe(self._queues[kind].put_nowait, frame)
