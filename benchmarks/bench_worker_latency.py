@@ -57,8 +57,8 @@ import requests
 
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
-from broker.types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager import events
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.config import load_settings
 from position_manager.local_redis import RedisServer, free_port
 from streaming.consumer import ConsumerConfig

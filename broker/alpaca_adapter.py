@@ -51,7 +51,7 @@ from broker.errors import (
 from broker.http_session import HOT, BudgetedSession
 from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import Resilience, ResiliencePolicy
-from broker.types import (
+from position_manager.broker_types import (
     Account,
     Bar,
     BrokerOrder,

@@ -40,7 +40,7 @@ from broker.errors import (
     OrderRejectedError,
     RateLimitedError,
 )
-from broker.types import (
+from position_manager.broker_types import (
     Account,
     Bar,
     BrokerOrder,

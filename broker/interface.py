@@ -9,7 +9,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from broker.types import Account, Bar, BrokerOrder, BrokerPosition, Clock, OrderRequest, TradingDay
+from position_manager.broker_types import (
+    Account,
+    Bar,
+    BrokerOrder,
+    BrokerPosition,
+    Clock,
+    OrderRequest,
+    TradingDay,
+)
 
 
 class Broker(Protocol):

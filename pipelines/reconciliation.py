@@ -39,8 +39,8 @@ from position_manager import events
 from position_manager.config import load_settings
 from position_manager.events import publish
 from position_manager.market_calendar import session_at as calendar_session
+from position_manager.session import Session
 from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
-from rules.model import Session
 from rules.reconcile import ReconcileSummary
 from streaming.executor import JobResult
 from streaming.health import check_worker_down

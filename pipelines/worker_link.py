@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from broker.interface import Broker
-from broker.types import BrokerOrder, BrokerPosition
+from position_manager.broker_types import BrokerOrder, BrokerPosition
 from position_manager.config import Settings
 from position_manager.events import SESSION_KEY
 from position_manager.market_calendar import session_at as calendar_session
+from position_manager.session import Session
 from rules.apply import stop_lost
-from rules.model import Session, Side
+from rules.model import Side
 from rules.params import RuleParams
 from rules.reconcile import reconcile_symbol
 from streaming.engine import Engine

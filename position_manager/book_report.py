@@ -13,9 +13,10 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from position_manager.session import Session
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
 from rules.evaluate import evaluate_quote
-from rules.model import Position, Quote, Session
+from rules.model import Position, Quote
 from rules.params import RuleParams
 from rules.stops import stop_and_target
 

@@ -20,7 +20,7 @@ from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import PositionManagerError
 from position_manager.local_redis import ensure_redis
 from position_manager.logging import configure_logging
-from rules.model import Session
+from position_manager.session import Session
 from rules.params import RuleParams
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="position-manager")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import exchange_calendars as xc
 import pandas as pd
 
-from rules.model import Session
+from position_manager.session import Session
 
 NEW_YORK = ZoneInfo("America/New_York")
 PRE_OPEN = time(4, 0)

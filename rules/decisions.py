@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from broker.types import OrderSide, TimeInForce
+from position_manager.broker_types import OrderSide, TimeInForce
 
 ExitReason = Literal["profit_target_1", "profit_target_2", "pre_earnings", "stop_breach"]
 

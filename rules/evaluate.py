@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from position_manager import events
+from position_manager.session import Session
 from rules.decisions import Decision, RuleEvent
-from rules.model import Position, Quote, Session, Side
+from rules.model import Position, Quote, Side
 from rules.params import RuleParams
 from rules.pnl import Pnl, unrealized_pnl
 from rules.profit_taking import profit_taking_decisions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from broker.types import OrderSide, TimeInForce
+from position_manager.broker_types import OrderSide, TimeInForce
 from rules.decisions import ExitReason, SubmitExit
 from rules.model import Position, Side
 from rules.session_policy import ExitStyle

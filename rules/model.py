@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from position_manager.errors import RuleInputError
+from position_manager.session import Session
 from rules.ticks import check_price
 
 
@@ -23,13 +24,6 @@ class Side(StrEnum):
 class CapClass(StrEnum):
     MICRO = "micro"
     LARGE = "large"
-
-
-class Session(StrEnum):
-    PRE = "PRE"
-    REGULAR = "REGULAR"
-    POST = "POST"
-    CLOSED = "CLOSED"
 
 
 def is_whole(qty: Decimal) -> bool:

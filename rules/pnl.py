@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rules.model import Position, Session
+from position_manager.session import Session
+from rules.model import Position
 from rules.ticks import check_price
 
 

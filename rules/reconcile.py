@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from broker.types import BrokerOrder
+from position_manager.broker_types import BrokerOrder
 from rules.decisions import CancelOrder, Decision
 from rules.exits import closing_side
 from rules.model import Position

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rules.model import Session
+from position_manager.session import Session
 
 
 class ExitStyle(StrEnum):

@@ -16,7 +16,7 @@ from position_manager import events
 from position_manager.errors import InvalidEventError, RuleInputError
 from position_manager.events import decode_event
 from position_manager.logging import log_kv
-from rules.model import Session
+from position_manager.session import Session
 from rules.order_ids import entry_order_id
 from streaming.consumer import Message
 from streaming.executor import Job

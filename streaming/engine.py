@@ -17,11 +17,12 @@ from typing import Any
 from broker.errors import BrokerError, InsufficientBuyingPowerError
 from position_manager import events
 from position_manager.logging import log_kv
+from position_manager.session import Session
 from rules.apply import apply_executed, stop_lost
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
 from rules.earnings import earnings_reduction_decisions, needs_earnings_reduction
 from rules.evaluate import evaluate_quote
-from rules.model import Position, Quote, Session, Side
+from rules.model import Position, Quote, Side
 from rules.order_ids import make_position_key
 from rules.params import RuleParams
 from rules.protection import protect_decisions

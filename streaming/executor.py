@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.interface import Broker
-from broker.types import BrokerOrder
+from position_manager.broker_types import BrokerOrder
 from position_manager.logging import log_kv
 from rules.decisions import SubmitExit
 from streaming.lease import LeaseBusyError, LeaseKeeper, SymbolLease

@@ -20,8 +20,8 @@ from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.market_calendar import NEW_YORK
 from position_manager.market_calendar import session_at as calendar_session
+from position_manager.session import Session
 from rules.alerts import book_alerts
-from rules.model import Session
 from streaming.health import AlertThrottle, health_fields, heartbeat, write_health
 from streaming.risk_params import load_risk_params
 from streaming.scan import reconcile

@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from broker.types import OrderSide
+from position_manager.broker_types import OrderSide
 from position_manager.errors import InvalidEventError
-from rules.model import Quote, Session
+from position_manager.session import Session
+from rules.model import Quote
 
 _SYMBOL_IN_JSON: Final = re.compile(rb'"symbol"\s*:\s*"([^"\\]{0,40})"')
 _VALID_SYMBOL: Final = re.compile(r"^[A-Z][A-Z0-9]{0,9}([./-][A-Z0-9]{1,5})?$")

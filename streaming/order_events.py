@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from broker.types import OrderSide
 from position_manager import events
+from position_manager.broker_types import OrderSide
 from position_manager.logging import log_kv
 from rules.apply import stop_lost
 from rules.decisions import CancelOrder, ReplaceStop

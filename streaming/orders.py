@@ -14,7 +14,13 @@ from decimal import Decimal
 
 from broker.errors import OrderNotFoundError, OrderRejectedError
 from broker.interface import Broker
-from broker.types import BrokerOrder, OrderKind, OrderRequest, OrderSide, TimeInForce
+from position_manager.broker_types import (
+    BrokerOrder,
+    OrderKind,
+    OrderRequest,
+    OrderSide,
+    TimeInForce,
+)
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
 
 

@@ -13,7 +13,7 @@ import logging
 from decimal import Decimal
 
 from broker.interface import Broker
-from broker.types import TimeInForce
+from position_manager.broker_types import TimeInForce
 from position_manager.logging import log_kv
 from rules.apply import apply_executed
 from rules.decisions import ExitReason, SubmitExit

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from broker.types import BrokerOrder, BrokerPosition
 from position_manager import events
+from position_manager.broker_types import BrokerOrder, BrokerPosition
 from position_manager.logging import log_kv
 from rules.apply import stop_lost
 from rules.decisions import CancelOrder, Decision

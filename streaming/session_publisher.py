@@ -17,7 +17,7 @@ from broker.interface import Broker
 from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.market_calendar import session_at as calendar_session
-from rules.model import Session
+from position_manager.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from position_manager.events import (
     stream_for,
 )
 from position_manager.logging import log_kv
-from rules.model import CapClass, Position, Session
+from position_manager.session import Session
+from rules.model import CapClass, Position
 from streaming.consumer import dead_letter_fields
 
 log = logging.getLogger(__name__)

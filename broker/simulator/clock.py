@@ -8,7 +8,7 @@ import time as _time
 from datetime import UTC, datetime, timedelta
 
 from position_manager.market_calendar import session_at
-from rules.model import Session
+from position_manager.session import Session
 
 
 class SimClock:

@@ -28,7 +28,7 @@ from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.sample_data import SAMPLE_BOOK
-from rules.model import Session
+from position_manager.session import Session
 
 log = logging.getLogger(__name__)
 

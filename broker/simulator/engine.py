@@ -38,7 +38,7 @@ from broker.simulator.order_rules import (
 from broker.simulator.serialize import order_json
 from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
 from position_manager.market_calendar import day_end_for
-from rules.model import Session
+from position_manager.session import Session
 
 TradeUpdate = dict[str, Any]
 _AVG_PLACES = Decimal("0.000001")

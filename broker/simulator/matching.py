@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from broker.simulator.clock import SimClock
 from broker.simulator.order_rules import STOP_TYPES, plain, tick_for
 from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
-from rules.model import Session
+from position_manager.session import Session
 
 if TYPE_CHECKING:
     from broker.simulator.engine import EngineConfig

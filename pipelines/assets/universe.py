@@ -6,9 +6,9 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from broker.types import BrokerPosition
 from pipelines.common import WAREHOUSE_POOL, now_utc, table_metadata
 from pipelines.resources import BrokerResource, PipelineConfigResource, WarehouseResource
+from position_manager.broker_types import BrokerPosition
 from warehouse.frames import insert_frame
 from warehouse.tables import UNIVERSE
 

@@ -9,7 +9,7 @@ import pytest
 
 from broker.alpaca_adapter import AlpacaBroker
 from broker.simulator import SimulatorHandle
-from broker.types import OrderKind, OrderRequest, OrderSide, TimeInForce
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.sample_data import SAMPLE_UNIVERSE
 from tests.broker.conftest import make_broker, unique_id
 

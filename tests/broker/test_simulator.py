@@ -17,9 +17,9 @@ from broker.alpaca_adapter import AlpacaBroker
 from broker.errors import InsufficientQuantityError, OrderRejectedError
 from broker.simulator import EngineConfig, SimulatorHandle, start_simulator
 from broker.trade_updates import order_event
-from broker.types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager import events
-from rules.model import Session
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
+from position_manager.session import Session
 from tests.broker.conftest import REGULAR_OPEN_MORNING, make_broker
 
 D = Decimal

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from position_manager.errors import RuleInputError
-from rules.model import Session
+from position_manager.session import Session
 from rules.pnl import unrealized_pnl
 from rules.session_policy import ExitStyle, policy_for
 from rules.ticks import to_decimal

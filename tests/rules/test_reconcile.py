@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from broker.types import BrokerOrder, OrderKind, OrderSide, TimeInForce
+from position_manager.broker_types import BrokerOrder, OrderKind, OrderSide, TimeInForce
 from rules.decisions import CancelOrder, ReplaceStop
 from rules.reconcile import orphan_stops, reconcile_symbol
 from tests.rules.helpers import D, make_position

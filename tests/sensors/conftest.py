@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from broker.simulator import SimulatorHandle, start_simulator
-from broker.types import OrderKind, OrderRequest, OrderSide
 from pipelines.resources import (
     BrokerResource,
     PipelineConfigResource,
@@ -23,6 +22,7 @@ from pipelines.resources import (
     WarehouseResource,
 )
 from position_manager import events
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide
 from position_manager.config import Settings
 from position_manager.market_calendar import NEW_YORK
 from tests.streaming.conftest import Harness

@@ -17,8 +17,8 @@ from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
 from broker.resilience import ResiliencePolicy
 from broker.simulator import SimulatorHandle, start_simulator
-from broker.types import BrokerOrder
 from position_manager import events
+from position_manager.broker_types import BrokerOrder
 from position_manager.config import Settings
 from position_manager.events import publish
 from streaming.consumer import ConsumerConfig

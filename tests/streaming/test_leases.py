@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import redis
 
-from broker.types import OrderSide
 from position_manager import events
+from position_manager.broker_types import OrderSide
 from rules.decisions import PlaceStop
 from streaming.executor import Job, OrderExecutor
 from streaming.lease import LeaseKeeper, SymbolLease, lease_key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from broker.types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager import events
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from tests.streaming.conftest import Harness, risk_params
 
 
