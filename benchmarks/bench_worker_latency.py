@@ -55,14 +55,14 @@ from typing import Any
 import redis
 import requests
 
+from book.executor import Job
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.config import load_settings
 from position_manager.local_redis import RedisServer, free_port
 from streaming.consumer import ConsumerConfig
-from streaming.executor import Job
 from streaming.worker import Worker, tune_interpreter
 
 HELD = [f"H{chr(65 + i)}" for i in range(20)]
@@ -229,7 +229,7 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
             settings = load_settings(redis_url=server.url, data_dir=tmp / "data")
             broker = build_broker(settings, base_url=url, rate_limiter=RateLimiter(1_000_000, 60))
             open_positions(client, broker, url if args.sim_feed == "api" else None)
-            client.set(events.SESSION_KEY, "REGULAR")
+            client.set(redis_schema.SESSION_KEY, "REGULAR")
             worker = Worker(
                 settings,
                 broker,

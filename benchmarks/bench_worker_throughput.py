@@ -24,7 +24,7 @@ import redis
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
 from broker.simulator import start_simulator
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.config import load_settings
 from position_manager.local_redis import RedisServer, free_port
 from streaming.consumer import ConsumerConfig
@@ -97,7 +97,7 @@ def main() -> None:
             )
             settings = load_settings(redis_url=server.url, data_dir=tmp / "data")
             broker = build_broker(settings, base_url=sim.url, rate_limiter=RateLimiter(100_000, 60))
-            client.set(events.SESSION_KEY, "REGULAR")
+            client.set(redis_schema.SESSION_KEY, "REGULAR")
             cfg = ConsumerConfig(consumer="bench", count=args.count, block_ms=0)
             worker = Worker(settings, broker, client, consumer=cfg, housekeeping_interval=1.0)
             worker.start()

@@ -17,38 +17,39 @@ from datetime import date
 from typing import Any, Final
 
 import dagster as dg
+import redis
 
+from book.health import WORKER_MAX_AGE_SECONDS, worker_status
+from book.jobs import JobBook
+from book.reconcile import adopt_position
+from book.state import Changes
+from broker.interface import Broker
 from pipelines.common import new_york_today
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
-from pipelines.worker_link import (
-    WORKER_MAX_AGE_SECONDS,
-    adopt_position,
-    build_engine,
-    commit,
-    run_jobs,
-    worker_status,
-)
 from position_manager import events
+from position_manager.config import Settings
 from position_manager.errors import InvalidEventError
 from position_manager.events import decode_event, publish
+from position_manager.redis_schema import (
+    STATE_EARNINGS_REDUCED_FOR,
+    state_key,
+    text,
+    text_or_none,
+)
 from rules.decisions import SubmitExit
-from streaming.state import Changes, state_key
 
 EARNINGS_OP: Final = "reduce_position_for_earnings"
 
 
 def reduced_for(client: Any, symbol: str) -> str | None:
-    raw = client.hget(state_key(symbol), "earnings_reduced_for")
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    return text or None
+    return text_or_none(client.hget(state_key(symbol), STATE_EARNINGS_REDUCED_FOR))
 
 
 def stream_tip(client: Any, stream: str) -> str:
     entries = client.xrevrange(stream, "+", "-", count=1)
     if not entries:
         return "0-0"
-    raw = entries[0][0]
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
+    return text(entries[0][0])
 
 
 def await_reduction(
@@ -65,7 +66,7 @@ def await_reduction(
         reply = client.xread({events.POSITIONS_STREAM: last}, count=100, block=left_ms)
         for _stream, entries in reply or []:
             for raw_id, fields in entries:
-                last = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                last = text(raw_id)
                 try:
                     event = decode_event(fields)
                 except InvalidEventError:
@@ -80,30 +81,36 @@ def await_reduction(
 
 
 def reduce_itself(
-    broker: Any, client: Any, settings: Any, symbol: str, report: date, today: date
+    broker: Broker,
+    client: redis.Redis,
+    settings: Settings,
+    symbol: str,
+    report: date,
+    today: date,
 ) -> dict[str, Any]:
     """The worker is down: carry out the reduction here (see module docstring)."""
     position = broker.get_position(symbol)
     if position is None or position.qty == 0:
         return {"outcome": "not held", "shares_sold": "0"}
     orders = broker.list_open_orders([symbol])
-    engine = build_engine(settings, client, [symbol])
-    changes = Changes()
-    adopt_position(engine, position, orders, changes)
-    job = engine.earnings_job(symbol, today, report, changes)
-    if job is None:
-        commit(client, changes)
-        held = engine.held[symbol].position
-        why = (
-            "already reduced for this report"
-            if held.earnings_reduced_for == report
-            else f"nothing to do in the {engine.session.value} session or outside the window"
-        )
-        return {"outcome": why, "shares_sold": "0", "session": engine.session.value}
-    commit(client, changes)
-    changes = Changes()
-    results = run_jobs(engine, broker, client, [job], changes, owner="earnings")
-    commit(client, changes)
+    with JobBook(settings, broker, client, [symbol], owner="earnings") as book:
+        engine = book.engine
+        changes = Changes()
+        adopt_position(engine, position, orders, changes)
+        job = engine.earnings_job(symbol, today, report, changes)
+        if job is None:
+            book.commit(changes)
+            held = engine.held[symbol].position
+            why = (
+                "already reduced for this report"
+                if held.earnings_reduced_for == report
+                else f"nothing to do in the {engine.session.value} session or outside the window"
+            )
+            return {"outcome": why, "shares_sold": "0", "session": engine.session.value}
+        book.commit(changes)
+        changes = Changes()
+        results = book.run([job], changes)
+        book.commit(changes)
     sold = [
         o
         for r in results

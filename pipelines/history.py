@@ -5,7 +5,8 @@ the same transaction as the rows it covers, and every insert is ``ON CONFLICT DO
 stream id. So a run that fails half-way leaves the warehouse at the last committed batch, a second
 run requested for the same events inserts nothing, and the sensor's own cursor only decides *when*
 to run, never *what* is ingested. After each commit the job notes the ingested stream id in Redis
-(`INGESTED_KEY`), which is how the sensor — which never opens DuckDB — knows whether it is behind.
+(`HISTORY_INGESTED_KEY`), which is how the sensor — which never opens DuckDB — knows whether
+it is behind.
 
 Streams: `position.*` -> position_events (the columns the views use, see `history_rows`),
 `order.*` -> orders (latest state per order id), `alert.*` -> alerts. A malformed message is
@@ -37,22 +38,15 @@ from pipelines.history_rows import (
 )
 from pipelines.resources import RedisResource, WarehouseResource
 from position_manager.errors import InvalidEventError
-from position_manager.events import (
-    ALERTS_STREAM,
-    ORDERS_STREAM,
-    POSITION_STATE_KEY,
-    POSITIONS_STREAM,
-    decode_event,
-)
+from position_manager.events import ALERTS_STREAM, ORDERS_STREAM, POSITIONS_STREAM, decode_event
 from position_manager.logging import log_kv
+from position_manager.redis_schema import HISTORY_INGESTED_KEY, POSITION_STATE_KEY, text
 from warehouse.errors import WarehouseBusyError
 from warehouse.tables import ALERTS, OPEN_POSITIONS, ORDERS, POSITION_EVENTS, STREAM_CURSORS
 
 log = logging.getLogger(__name__)
 
 HISTORY_STREAMS: Final = (POSITIONS_STREAM, ORDERS_STREAM, ALERTS_STREAM)
-# Hash stream -> last stream id committed to DuckDB; read by the history sensor.
-INGESTED_KEY: Final = "pm:history:ingested"
 START_ID: Final = "0-0"
 
 
@@ -65,10 +59,6 @@ class StreamIngest:
     written: int
     bad: int
     last_id: str
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def stream_id_key(stream_id: str) -> tuple[int, int]:
@@ -105,7 +95,7 @@ def state_position_key(client: redis.Redis) -> Callable[[str], str | None]:
 
     def lookup(symbol: str) -> str | None:
         raw = client.hget(POSITION_STATE_KEY.format(symbol=symbol), "position_key")
-        return _text(raw) if raw else None
+        return text(raw) if raw else None
 
     return lookup
 
@@ -199,7 +189,7 @@ def ingest_stream(
         rows: list[dict[str, Any]] = []
         bad = 0
         for raw_id, fields in entries:
-            stream_id = _text(raw_id)
+            stream_id = text(raw_id)
             try:
                 event = decode_event(fields or {})
             except InvalidEventError as exc:
@@ -217,16 +207,16 @@ def ingest_stream(
                     bad += 1
                     continue
                 rows.append(order)
-        last_id = _text(entries[-1][0])
+        last_id = text(entries[-1][0])
         _write_batch(conn, stream, rows, last_id, len(entries), bad)
-        client.hset(INGESTED_KEY, stream, last_id)
+        client.hset(HISTORY_INGESTED_KEY, stream, last_id)
         total_read += len(entries)
         total_written += len(rows)
         total_bad += bad
         if len(entries) < batch_size:
             break
     if total_read == 0:
-        client.hset(INGESTED_KEY, stream, last_id)  # nothing new: say how far we are anyway
+        client.hset(HISTORY_INGESTED_KEY, stream, last_id)  # nothing new: say how far we are anyway
     return StreamIngest(stream, total_read, total_written, total_bad, last_id)
 
 

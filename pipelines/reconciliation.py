@@ -1,10 +1,10 @@
 """The reconciliation job and its schedule: are the broker's stops what the rules expect?
 
-The comparison is the worker's startup scan (`streaming.scan.reconcile`): every position needs
+The comparison is the worker's startup scan (`book.reconcile.reconcile`): every position needs
 exactly one stop of the position's size on the closing side; duplicates and stops without a
 position are cancelled. With the worker alive the job only counts what is wrong and publishes
 `command.reconcile` (the worker fixes it with its in-memory book); with the worker down the job
-fixes it itself under each symbol's lease (see `pipelines.worker_link`). Either way one row per
+fixes it itself under each symbol's lease (see `book.jobs`). Either way one row per
 run goes to `reconciliation_runs` (found / fixed / remaining), shown as the run's metadata.
 
 Schedule: one tick every `RECONCILE_EVERY_MINUTES` (default 5); outside market sessions (the
@@ -19,7 +19,15 @@ from datetime import datetime
 from typing import Any, Final
 
 import dagster as dg
+import redis
 
+from book.executor import JobResult
+from book.health import WORKER_MAX_AGE_SECONDS, WorkerStatus, check_worker_down, worker_status
+from book.jobs import JobBook
+from book.reconcile import reconcile
+from book.recovery import recover_inflight
+from book.state import Changes
+from broker.interface import Broker
 from pipelines.common import NEW_YORK, WAREHOUSE_POOL, now_utc
 from pipelines.resources import (
     BrokerResource,
@@ -27,26 +35,13 @@ from pipelines.resources import (
     RedisResource,
     WarehouseResource,
 )
-from pipelines.worker_link import (
-    WORKER_MAX_AGE_SECONDS,
-    WorkerStatus,
-    build_engine,
-    commit,
-    run_jobs,
-    worker_status,
-)
 from position_manager import events
-from position_manager.config import load_settings
+from position_manager.config import Settings, load_settings
 from position_manager.events import publish
 from position_manager.market_calendar import session_at as calendar_session
 from position_manager.session import Session
 from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
 from rules.reconcile import ReconcileSummary
-from streaming.executor import JobResult
-from streaming.health import check_worker_down
-from streaming.recovery import recover_inflight
-from streaming.scan import reconcile
-from streaming.state import Changes
 from warehouse.errors import WarehouseBusyError
 from warehouse.tables import RECONCILIATION_RUNS
 
@@ -120,32 +115,41 @@ class ReconcileConfig(dg.Config):
 
 
 def reconcile_once(
-    broker: Any, client: Any, settings: Any, status: WorkerStatus, run_id: str, trigger: str
+    broker: Broker,
+    client: redis.Redis,
+    settings: Settings,
+    status: WorkerStatus,
+    run_id: str,
+    trigger: str,
 ) -> ReconcileOutcome:
     positions = broker.list_positions()
     orders = broker.list_open_orders()
-    engine = build_engine(settings, client, {p.symbol for p in positions})
-    changes = Changes()
-    if status.alive:
-        # A dry run on a throw-away book: count, then let the worker (which owns the book) act.
-        _jobs, summary = reconcile(engine, positions, orders, changes)
+    with JobBook(
+        settings, broker, client, {p.symbol for p in positions}, owner="reconcile"
+    ) as book:
+        engine = book.engine
+        changes = Changes()
+        if status.alive:
+            # A dry run on a throw-away book: count, then let the worker (which owns the book)
+            # act.
+            _jobs, summary = reconcile(engine, positions, orders, changes)
+            found = findings(summary)
+            count = sum(len(v) for v in found.values())
+            if count:
+                publish(
+                    client,
+                    events.COMMAND_RECONCILE,
+                    {"symbol": None, "run_id": run_id, "trigger": trigger, "found": count},
+                )
+            return ReconcileOutcome("worker", summary.positions, count, details={"found": found})
+        check_worker_down(client)  # raises alert.worker_down, at most once per 5 min
+        recover_inflight(engine, broker, changes)
+        jobs, summary = reconcile(engine, positions, orders, changes)
+        book.commit(changes)
         found = findings(summary)
-        count = sum(len(v) for v in found.values())
-        if count:
-            publish(
-                client,
-                events.COMMAND_RECONCILE,
-                {"symbol": None, "run_id": run_id, "trigger": trigger, "found": count},
-            )
-        return ReconcileOutcome("worker", summary.positions, count, details={"found": found})
-    check_worker_down(client)  # raises alert.worker_down, at most once per 5 min
-    recover_inflight(engine, broker, changes)
-    jobs, summary = reconcile(engine, positions, orders, changes)
-    commit(client, changes)
-    found = findings(summary)
-    changes = Changes()
-    results = run_jobs(engine, broker, client, jobs, changes, owner="reconcile")
-    commit(client, changes)
+        changes = Changes()
+        results = book.run(jobs, changes)
+        book.commit(changes)
     fixes, placed, done = tally(results)
     count = sum(len(v) for v in found.values())
     left = [s for s in found["missing_stops"] if s not in {j.symbol for j in jobs}]

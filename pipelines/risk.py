@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from rules.model import CapClass
+from position_manager.cap_class import CapClass
 from rules.params import RuleParams
 from rules.stops import stop_and_target_pct
 

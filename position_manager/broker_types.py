@@ -17,6 +17,10 @@ class OrderSide(StrEnum):
     SELL = "sell"
 
 
+# Every order type that protects a position (the type strings of Alpaca's order bodies).
+STOP_ORDER_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
+
+
 class OrderKind(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
@@ -26,8 +30,8 @@ class OrderKind(StrEnum):
 
     @property
     def is_stop(self) -> bool:
-        """Every kind that protects a position: the seed looked at plain `stop` only."""
-        return self in (OrderKind.STOP, OrderKind.STOP_LIMIT, OrderKind.TRAILING_STOP)
+        """Every kind that protects a position, not plain `stop` only."""
+        return self.value in STOP_ORDER_TYPES
 
 
 class TimeInForce(StrEnum):

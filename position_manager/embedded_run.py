@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 
+from book.risk import load_risk_params
 from broker.factory import build_broker
 from broker.interface import Broker
 from broker.simulator import start_simulator
@@ -39,7 +40,6 @@ from position_manager.sample_data import SAMPLE_BOOK
 from rules.model import Position
 from rules.ticks import round_to_tick, tick_size
 from streaming.consumer import ConsumerConfig
-from streaming.risk_params import load_risk_params
 from streaming.session_publisher import SessionPublisher
 from streaming.worker import Worker
 

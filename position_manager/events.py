@@ -2,8 +2,8 @@
 
 Every producer (simulator, Alpaca bridges, worker, Dagster jobs) and every consumer (worker,
 history sensor) goes through `encode_event` / `decode_event`, so a message on any stream looks the
-same: ``{"event": name, "id": uuid4, "ts": ISO-8601 UTC, "data": JSON object}``. Redis keys live
-here too: the one place that knows them.
+same: ``{"event": name, "id": uuid4, "ts": ISO-8601 UTC, "data": JSON object}``. Redis keys and hash
+fields are in `position_manager.redis_schema`.
 """
 
 from __future__ import annotations
@@ -61,14 +61,6 @@ ALERT_WORKER_DOWN: Final = "alert.worker_down"
 
 COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
 COMMAND_RECONCILE: Final = "command.reconcile"
-
-# --- Keys -----------------------------------------------------------------------------------
-RISK_PARAMS_KEY: Final = "pm:risk:{symbol}"  # hash published by the risk_parameters asset
-POSITION_STATE_KEY: Final = "pm:position:{symbol}"  # state the broker does not hold
-WORKER_HEARTBEAT_KEY: Final = "pm:worker:heartbeat"
-WORKER_HEALTH_KEY: Final = "pm:worker:health"
-SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's orders at a time
-SESSION_KEY: Final = "pm:market:session"
 
 
 def stream_for(event: str) -> str:

@@ -12,8 +12,8 @@ otherwise call `stop_lost` and place the next generation.
 from __future__ import annotations
 
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
-from rules.exits import report_date_of
 from rules.model import Position
+from rules.order_ids import report_date_of
 from rules.profit_taking import level_of
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from position_manager.broker_types import OrderSide, TimeInForce
@@ -50,15 +49,3 @@ def build_exit(
     return SubmitExit(
         position.symbol, side, qty, "limit", limit, True, TimeInForce.DAY, client_order_id, reason
     )
-
-
-def report_date_of(client_order_id: str) -> date | None:
-    """The report date encoded in an earnings exit's client order id (pm-...-earn-YYYYMMDD)."""
-    marker = "-earn-"
-    if marker not in client_order_id:
-        return None
-    tail = client_order_id.rsplit(marker, 1)[1]
-    try:
-        return date(int(tail[:4]), int(tail[4:6]), int(tail[6:8]))
-    except ValueError:
-        return None

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from position_manager.cap_class import CapClass
 from position_manager.errors import RuleInputError
 from position_manager.session import Session
 from rules.ticks import check_price
@@ -19,11 +20,6 @@ class Side(StrEnum):
     @property
     def sign(self) -> int:
         return 1 if self is Side.LONG else -1
-
-
-class CapClass(StrEnum):
-    MICRO = "micro"
-    LARGE = "large"
 
 
 def is_whole(qty: Decimal) -> bool:

@@ -1,4 +1,5 @@
-"""Deterministic client order ids: (position, action, level) -> the same id every time.
+"""Deterministic client order ids: (position, action, level) -> the same id every time, and the
+parsing that reads an exit's reason and report date back out of its id (after a crash).
 
 A retry after a timeout, or a restart after a crash, re-sends the same id; Alpaca refuses a used
 id (even a cancelled order's), so the same decision can never become two orders. Ids stay well
@@ -11,6 +12,7 @@ import hashlib
 from datetime import date
 from decimal import Decimal
 
+from rules.decisions import ExitReason
 from rules.model import Side
 
 MAX_LENGTH = 128
@@ -37,6 +39,10 @@ def _checked(order_id: str) -> str:
     return order_id
 
 
+_EARNINGS_MARKER = "-earn-"
+_BREACH_MARKER = "-breach-"
+
+
 def entry_order_id(approval_id: str) -> str:
     return _checked(f"pm-entry-{approval_id}")
 
@@ -61,8 +67,33 @@ def profit_order_id(position_key: str, level: int) -> str:
 
 
 def earnings_order_id(position_key: str, report_date: date) -> str:
-    return _checked(f"pm-{position_key}-earn-{report_date:%Y%m%d}")
+    return _checked(f"pm-{position_key}{_EARNINGS_MARKER}{report_date:%Y%m%d}")
 
 
 def emergency_exit_order_id(position_key: str, stop_price: Decimal) -> str:
-    return _checked(f"pm-{position_key}-breach-{_num(stop_price)}")
+    return _checked(f"pm-{position_key}{_BREACH_MARKER}{_num(stop_price)}")
+
+
+# --- parsing (the inverse of the formats above) ------------------------------------------------
+def exit_reason_of(client_order_id: str) -> ExitReason | None:
+    """Which exit an id names (profit level, earnings cut, stop breach); None for other ids."""
+    if client_order_id.endswith("-tp1"):
+        return "profit_target_1"
+    if client_order_id.endswith("-tp2"):
+        return "profit_target_2"
+    if _EARNINGS_MARKER in client_order_id:
+        return "pre_earnings"
+    if _BREACH_MARKER in client_order_id:
+        return "stop_breach"
+    return None
+
+
+def report_date_of(client_order_id: str) -> date | None:
+    """The report date encoded in an earnings exit's client order id (pm-...-earn-YYYYMMDD)."""
+    if _EARNINGS_MARKER not in client_order_id:
+        return None
+    tail = client_order_id.rsplit(_EARNINGS_MARKER, 1)[1]
+    try:
+        return date(int(tail[:4]), int(tail[4:6]), int(tail[6:8]))
+    except ValueError:
+        return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rules.model import CapClass
+from position_manager.cap_class import CapClass
 
 if TYPE_CHECKING:
     from position_manager.config import Settings

@@ -34,10 +34,6 @@ class SessionPolicy:
     reduce_for_earnings: bool
     exit_style: ExitStyle | None
 
-    @property
-    def may_exit(self) -> bool:
-        return self.exit_style is not None
-
 
 SESSION_POLICY: dict[Session, SessionPolicy] = {
     Session.PRE: SessionPolicy(True, True, False, False, False, None),

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from rules.model import CapClass, Side
+from position_manager.cap_class import CapClass
+from rules.model import Side
 from rules.params import RuleParams
 from rules.ticks import check_price, round_to_tick
 

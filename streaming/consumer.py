@@ -8,13 +8,14 @@ a reason). Where taskiq-redis reclaims a poison message forever, `Consumer` coun
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import redis
+
+from position_manager.redis_schema import text
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +23,6 @@ DEFAULT_GROUP: Final = "pm-worker"
 
 # (stream, message id, fields) as redis-py returns them (bytes, no decoding: it is the hot path).
 Message = tuple[str, Any, dict[Any, Any]]
-
-
-def _str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def dead_letter_fields(
-    stream: str, message_id: Any, fields: Mapping[Any, Any], reason: str
-) -> dict[str, str]:
-    """What a dead letter holds: where it came from, why, and the original fields verbatim."""
-    return {
-        "source_stream": stream,
-        "source_id": _str(message_id),
-        "reason": reason[:500],
-        "fields": json.dumps({_str(k): _str(v) for k, v in fields.items()}, separators=(",", ":")),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +66,7 @@ class Consumer:
         )
         out: list[Message] = []
         for stream_name, entries in reply or ():
-            stream = _str(stream_name)
+            stream = text(stream_name)
             out.extend((stream, msg_id, fields) for msg_id, fields in entries)
         return out
 
@@ -113,9 +98,9 @@ class Consumer:
                 )
                 next_id, entries = reply[0], reply[1]
                 out.extend((stream, msg_id, fields) for msg_id, fields in entries if fields)
-                if _str(next_id) == "0-0" or not entries:
+                if text(next_id) == "0-0" or not entries:
                     break
-                start = _str(next_id)
+                start = text(next_id)
         return out
 
     def delivery_counts(self, stream: str, ids: Sequence[bytes]) -> dict[bytes, int]:
@@ -151,5 +136,5 @@ class Consumer:
 
 
 def _id_key(message_id: bytes) -> tuple[int, int]:
-    ms, _, seq = _str(message_id).partition("-")
+    ms, _, seq = text(message_id).partition("-")
     return int(ms), int(seq or 0)

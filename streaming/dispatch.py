@@ -10,17 +10,13 @@ an order event never races the state change it depends on.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from position_manager import events
-from position_manager.errors import InvalidEventError, RuleInputError
-from position_manager.events import decode_event
-from position_manager.logging import log_kv
-from position_manager.session import Session
-from rules.order_ids import entry_order_id
-from streaming.consumer import Message
-from streaming.executor import Job
-from streaming.messages import (
+from book.engine import Engine
+from book.executor import Job
+from book.fills import on_order_event
+from book.messages import (
     is_valid_symbol,
     load_data,
     parse_order_update,
@@ -31,12 +27,16 @@ from streaming.messages import (
     quote_symbol,
     symbol_of,
 )
-from streaming.order_events import on_order_event
-from streaming.orders import SubmitEntry
-from streaming.state import Changes
-
-if TYPE_CHECKING:
-    from streaming.worker import Worker
+from book.orders import SubmitEntry
+from book.state import Changes
+from position_manager import events
+from position_manager.errors import InvalidEventError, RuleInputError
+from position_manager.events import decode_event
+from position_manager.logging import log_kv
+from position_manager.session import Session
+from rules.order_ids import entry_order_id
+from streaming.consumer import Message
+from streaming.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
 BAD = (InvalidEventError, RuleInputError)
@@ -44,12 +44,26 @@ _KNOWN_LIMIT = 200_000
 
 
 class Dispatcher:
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.engine = worker.engine
+    """Hands each message to the engine (or to `housekeeping` for sessions, quotes seen and
+    reconcile requests) and each resulting order job to `submit`, which returns True when the
+    job was taken (its messages are then acked with the job's outcome)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        housekeeping: Housekeeping,
+        submit: Callable[[Job | None], bool],
+    ) -> None:
+        self.engine = engine
+        self.housekeeping = housekeeping
+        self.submit = submit
         self._known: set[bytes] = set()  # well-formed symbols we do not hold
         self._deferred: dict[str, list[Message]] = {}
-        self.quotes_seen = 0
+
+    @property
+    def deferred(self) -> int:
+        """Messages waiting for an order job of their symbol to be applied."""
+        return sum(len(waiting) for waiting in self._deferred.values())
 
     def messages(self, messages: list[Message], changes: Changes) -> None:
         quotes: list[Message] = []
@@ -95,14 +109,13 @@ class Dispatcher:
             except BAD as exc:
                 changes.dead(events.QUOTES_STREAM, msg_id, fields, str(exc))
                 continue
-            self.worker.housekeeping.saw_quote(quote.timestamp)
+            self.housekeeping.saw_quote()
             job = self.engine.on_quote(held, quote, changes)
             if job is not None:
                 job.acks.append((events.QUOTES_STREAM, msg_id))
-                if self.worker.submit(job):
+                if self.submit(job):
                     continue  # acked with the job's outcome
             acks.append(msg_id)
-        self.quotes_seen += len(quotes)
         if acks:
             changes.ack_many(events.QUOTES_STREAM, acks)
 
@@ -129,7 +142,7 @@ class Dispatcher:
         name = event.event
         if stream == events.SESSION_STREAM:
             if name == events.SESSION_CHANGED:
-                self.worker.housekeeping.set_session(parse_session(event.data), changes)
+                self.housekeeping.set_session(parse_session(event.data), changes)
             changes.ack(stream, msg_id)
             return
         if stream == events.COMMANDS_STREAM:
@@ -137,7 +150,7 @@ class Dispatcher:
             return
         data = event.data if isinstance(event.data, dict) else load_data(None)
         symbol = symbol_of(data)
-        if self.worker.executor.busy(symbol):
+        if self.engine.busy(symbol):
             self._deferred.setdefault(symbol, []).append(message)
             return
         job: Job | None = None
@@ -170,7 +183,7 @@ class Dispatcher:
             )
         else:
             changes.ack(stream, msg_id)
-        self.worker.submit(job)
+        self.submit(job)
 
     def _command(self, message: Message, name: str, data: dict[str, Any], changes: Changes) -> None:
         stream, msg_id, _ = message
@@ -178,16 +191,14 @@ class Dispatcher:
             symbol = symbol_of(data)
             report = parse_report_date(data.get("report_date"))
             self.engine.earnings_requested[symbol] = report
-            job = self.engine.earnings_job(
-                symbol, self.worker.housekeeping.today(), report, changes
-            )
+            job = self.engine.earnings_job(symbol, self.housekeeping.today(), report, changes)
             if job is not None:
                 job.acks.append((stream, msg_id))
-                if self.worker.submit(job):
+                if self.submit(job):
                     return
             changes.ack(stream, msg_id)
         elif name == events.COMMAND_RECONCILE:
-            self.worker.housekeeping.request_reconcile((stream, msg_id))
+            self.housekeeping.request_reconcile((stream, msg_id))
         else:
             raise InvalidEventError(f"unknown command: {name}")
 

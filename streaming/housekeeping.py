@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 
-from position_manager import events
+from book.engine import Engine
+from book.executor import Job, OrderExecutor
+from book.health import AlertThrottle, heartbeat, write_health
+from book.lease import LeaseKeeper
+from book.reconcile import reconcile
+from book.risk import load_risk_params
+from book.session import read_session
+from book.state import Changes, StateStore
+from broker.interface import Broker
+from position_manager import events, redis_schema
 from position_manager.logging import log_kv
 from position_manager.market_calendar import NEW_YORK
-from position_manager.market_calendar import session_at as calendar_session
+from position_manager.redis_schema import encode_health
 from position_manager.session import Session
 from rules.alerts import book_alerts
-from streaming.health import AlertThrottle, health_fields, heartbeat, write_health
-from streaming.risk_params import load_risk_params
-from streaming.scan import reconcile
-from streaming.state import Changes
-
-if TYPE_CHECKING:
-    from streaming.worker import Worker
+from streaming.consumer import Consumer, Message
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +42,39 @@ PROBE_SECONDS = 30.0
 
 
 class Housekeeping:
-    def __init__(self, worker: Worker, *, interval: float = 1.0) -> None:
-        self.worker = worker
-        self.engine = worker.engine
+    """The worker's duties between batches. It is given what it works on (the engine, Redis,
+    the broker, the state store, the consumer, the executor and its leases) and two callbacks
+    into its host: `submit` an order job, `redeliver` reclaimed messages for dispatch."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        client: redis.Redis,
+        broker: Broker,
+        store: StateStore,
+        consumer: Consumer,
+        executor: OrderExecutor,
+        leases: LeaseKeeper,
+        submit: Callable[[Job | None], bool],
+        redeliver: Callable[[list[Message]], None],
+        risk_refresh_seconds: float,
+        interval: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.broker = broker
+        self.store = store
+        self.consumer = consumer
+        self.executor = executor
+        self.leases = leases
+        self.submit = submit
+        self.redeliver = redeliver
         self.interval = interval
         self.alerts = AlertThrottle(300.0)
         # ATR_CACHE_TTL: how long risk parameters are reused before they are read again (the
         # pipeline publishes them daily at 06:30 New York; a new symbol is read on first use).
-        self.risk_refresh_seconds = float(worker.settings.atr_cache_ttl)
+        self.risk_refresh_seconds = risk_refresh_seconds
         self.last_quote_at: datetime | None = None
         self._last_tick = -1e18
         self._last_risk = time.monotonic()
@@ -59,13 +88,7 @@ class Housekeeping:
 
     # --- session ------------------------------------------------------------------------------
     def load_session(self) -> None:
-        raw = self.worker.client.get(events.SESSION_KEY)
-        try:
-            self.engine.session = Session(
-                (raw.decode() if isinstance(raw, bytes) else str(raw)).upper()
-            )
-        except (ValueError, AttributeError):
-            self.engine.session = calendar_session(datetime.now(UTC))
+        self.engine.session = read_session(self.client)
 
     def set_session(self, session: Session, changes: Changes) -> None:
         if session is self.engine.session:
@@ -73,20 +96,20 @@ class Housekeeping:
         log_kv(log, logging.INFO, "market session changed", old=self.engine.session, new=session)
         self.engine.session = session
         for symbol in list(self.engine.held):
-            self.worker.submit(self.engine.reevaluate_job(symbol, "session"))
+            self.submit(self.engine.reevaluate_job(symbol, "session"))
 
     def today(self) -> date:
         return datetime.now(NEW_YORK).date()
 
-    def saw_quote(self, ts: datetime) -> None:
+    def saw_quote(self) -> None:
         self.last_quote_at = datetime.now(UTC)
 
     # --- reconcile command --------------------------------------------------------------------
     def request_reconcile(self, ack: tuple[str, Any]) -> None:
         self._reconcile_acks.append(ack)
         if self._reconcile is None:
-            broker = self.worker.broker
-            self._reconcile = self.worker.executor.background(
+            broker = self.broker
+            self._reconcile = self.executor.background(
                 lambda: (broker.list_positions(), broker.list_open_orders())
             )
 
@@ -112,7 +135,7 @@ class Housekeeping:
             return
         jobs, _summary = reconcile(self.engine, positions, orders, changes)
         for job in jobs:
-            self.worker.submit(job)
+            self.submit(job)
 
     # --- the tick -----------------------------------------------------------------------------
     def tick(self, *, force: bool = False, stopping: bool = False) -> None:
@@ -120,24 +143,24 @@ class Housekeeping:
         changes = Changes()
         self._finish_reconcile(changes)
         if not force and now - self._last_tick < self.interval:
-            self.worker.store.commit(changes)
+            self.store.commit(changes)
             return
         self._last_tick = now
         self._maintain_leases(stopping)
         if now - self._last_risk >= self.risk_refresh_seconds:
             self._last_risk = now
-            self.engine.risk.update(load_risk_params(self.worker.client, self.engine.held))
+            self.engine.risk.update(load_risk_params(self.client, self.engine.held))
         if now - self._last_earnings >= EARNINGS_CHECK_SECONDS or force:
             self._last_earnings = now
             self.earnings_check(changes)
-        if now - self._last_claim >= self.worker.consumer.config.claim_idle_ms / 2000:
+        if now - self._last_claim >= self.consumer.config.claim_idle_ms / 2000:
             self._last_claim = now
-            claimed = self.worker.consumer.claim_idle()
+            claimed = self.consumer.claim_idle()
             if claimed:
-                self.worker._handle(claimed, redelivered=True)
+                self.redeliver(claimed)
         self._probe_broker(now)
         self._alerts(changes)
-        self.worker.store.commit(changes)
+        self.store.commit(changes)
         self._write_health(stopping)
 
     def _maintain_leases(self, stopping: bool) -> None:
@@ -145,9 +168,9 @@ class Housekeeping:
         in flight; release the rest (one pipelined round trip, only when something is due)."""
         if stopping:
             return
-        wanted = set(self.engine.held) | self.worker.executor.busy_symbols
+        wanted = set(self.engine.held) | self.executor.busy_symbols
         try:
-            self.worker.leases.maintain(wanted)
+            self.leases.maintain(wanted)
         except redis.RedisError as exc:  # orders then verify with a round trip of their own
             log_kv(log, logging.ERROR, "lease renewal failed", error=str(exc))
 
@@ -158,7 +181,7 @@ class Housekeeping:
                 self.engine.earnings_requested.get(symbol)
                 or self.engine.risk_for(symbol).next_report_date
             )
-            self.worker.submit(self.engine.earnings_job(symbol, today, report, changes))
+            self.submit(self.engine.earnings_job(symbol, today, report, changes))
 
     def _probe_broker(self, now: float) -> None:
         if self._probe is not None and self._probe.done():
@@ -169,7 +192,7 @@ class Housekeeping:
             self._probe = None
         if self._probe is None and now - self._last_probe >= PROBE_SECONDS:
             self._last_probe = now
-            self._probe = self.worker.executor.background(self.worker.broker.is_connected)
+            self._probe = self.executor.background(self.broker.is_connected)
 
     def _alerts(self, changes: Changes) -> None:
         positions = [h.position for h in self.engine.held.values()]
@@ -178,11 +201,11 @@ class Housekeeping:
             self.last_quote_at if positions and self.engine.session is not Session.CLOSED else None
         )
         for alert in book_alerts(positions, prices, last, datetime.now(UTC), self.engine.params):
-            if alert.symbol is not None and self.worker.executor.busy(alert.symbol):
+            if alert.symbol is not None and self.engine.busy(alert.symbol):
                 continue  # an order change for it is in flight
             if self.alerts.allow(alert.name, alert.symbol):
                 changes.emit(alert.name, {"symbol": alert.symbol, "message": alert.message})
-        state = getattr(self.worker.broker, "breaker_state", None)
+        state = getattr(self.broker, "breaker_state", None)
         if state == "open" and self.alerts.allow(events.ALERT_CIRCUIT_OPEN):
             changes.emit(
                 events.ALERT_CIRCUIT_OPEN,
@@ -197,14 +220,14 @@ class Housekeeping:
             if p.last_price is not None:
                 total += (p.last_price - p.entry_price) * p.quantity
         try:
-            pipe = self.worker.client.pipeline(transaction=False)
+            pipe = self.client.pipeline(transaction=False)
             if not stopping:
                 heartbeat(pipe, HEARTBEAT_TTL_SECONDS)
             else:
-                pipe.delete(events.WORKER_HEARTBEAT_KEY)
+                pipe.delete(redis_schema.WORKER_HEARTBEAT_KEY)
             write_health(
                 pipe,
-                health_fields(
+                encode_health(
                     positions_count=len(held),
                     active_stops=sum(1 for h in held if h.position.is_protected),
                     total_pnl=total,

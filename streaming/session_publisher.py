@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.interface import Broker
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.logging import log_kv
 from position_manager.market_calendar import session_at as calendar_session
 from position_manager.session import Session
@@ -54,7 +54,7 @@ class SessionPublisher:
     def publish_if_changed(self) -> Session:
         session = self.session_now()
         if session is not self.current:
-            self._client.set(events.SESSION_KEY, session.value)
+            self._client.set(redis_schema.SESSION_KEY, session.value)
             events.publish(self._client, events.SESSION_CHANGED, {"session": session.value})
             log_kv(log, logging.INFO, "session published", session=session.value)
             self.current = session

@@ -21,24 +21,22 @@ from typing import Any
 
 import redis
 
+from book.engine import Engine
+from book.executor import Job, OrderExecutor
+from book.lease import LeaseKeeper
+from book.reconcile import reconcile
+from book.recovery import recover_inflight
+from book.risk import load_risk_params, risk_loader
+from book.state import Changes, StateStore
 from broker.interface import Broker
 from position_manager import events
 from position_manager.config import Settings
-from position_manager.errors import InvalidEventError
-from position_manager.events import decode_event
 from position_manager.logging import log_kv
 from rules.params import RuleParams
 from rules.reconcile import ReconcileSummary
 from streaming.consumer import Consumer, ConsumerConfig, Message
 from streaming.dispatch import Dispatcher
-from streaming.engine import Engine
-from streaming.executor import Job, OrderExecutor
 from streaming.housekeeping import Housekeeping
-from streaming.lease import LeaseKeeper
-from streaming.recovery import recover_inflight
-from streaming.risk_params import load_risk_params
-from streaming.scan import reconcile
-from streaming.state import Changes, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +72,32 @@ class Worker:
         cfg = consumer or ConsumerConfig(consumer=default_consumer_name())
         self.consumer = Consumer(client, STREAMS, cfg)
         self.store = StateStore(client, cfg.group)
-        self.engine = Engine(
-            RuleParams.from_settings(settings), pnl_interval=settings.pnl_event_interval_seconds
-        )
-        # Standing per-symbol leases: no Redis round trip before an order (streaming.lease).
+        # Standing per-symbol leases: no Redis round trip before an order (book.lease).
         self.leases = LeaseKeeper(client)
         self.executor = OrderExecutor(
             broker, client, threads=threads, on_request=on_request, leases=self.leases
         )
-        self.engine.busy = self.executor.busy
-        self.engine.risk_loader = lambda symbol: load_risk_params(client, [symbol])[symbol]
+        self.engine = Engine(
+            RuleParams.from_settings(settings),
+            busy=self.executor.busy,
+            risk_loader=risk_loader(client),
+            pnl_interval=settings.pnl_event_interval_seconds,
+        )
         self.on_job = on_job
-        self.dispatch = Dispatcher(self)
-        self.housekeeping = Housekeeping(self, interval=housekeeping_interval)
+        self.housekeeping = Housekeeping(
+            self.engine,
+            client=client,
+            broker=broker,
+            store=self.store,
+            consumer=self.consumer,
+            executor=self.executor,
+            leases=self.leases,
+            submit=self.submit,
+            redeliver=self.redeliver,
+            risk_refresh_seconds=float(settings.atr_cache_ttl),
+            interval=housekeeping_interval,
+        )
+        self.dispatch = Dispatcher(self.engine, self.housekeeping, self.submit)
         self.summary: ReconcileSummary | None = None
         self.stopping = False
 
@@ -95,10 +106,7 @@ class Worker:
         """Groups, persisted state, session, risk parameters, the startup scan (placing what is
         missing and waiting for it), then the messages this consumer left unacked."""
         self.consumer.ensure_groups()
-        self.engine.held.clear()
-        for symbol, held in self.store.load_all().items():
-            self.engine.held[symbol] = held
-            self.engine.held_bytes[symbol.encode()] = held
+        self.engine.load(self.store.load_all())
         self.housekeeping.load_session()
         positions = self.broker.list_positions()
         orders = self.broker.list_open_orders()
@@ -127,7 +135,7 @@ class Worker:
         )
         pending = self.consumer.read_own_pending()
         if pending:
-            self._handle(pending, redelivered=True)
+            self.redeliver(pending)
         self.housekeeping.tick(force=True)
         return summary
 
@@ -154,11 +162,16 @@ class Worker:
             )
         messages = self.consumer.read(block_ms)
         if messages:
-            self._handle(messages)
+            self.handle(messages)
         self.housekeeping.tick()
         return len(messages)
 
-    def _handle(self, messages: list[Message], *, redelivered: bool = False) -> None:
+    def redeliver(self, messages: list[Message]) -> None:
+        """Messages read before (this consumer's own pending ones, or reclaimed from a dead
+        consumer): those past the delivery limit are dead-lettered, the rest handled."""
+        self.handle(messages, redelivered=True)
+
+    def handle(self, messages: list[Message], *, redelivered: bool = False) -> None:
         changes = Changes()
         if redelivered:
             messages, poison = self.consumer.split_poison(messages)
@@ -206,13 +219,6 @@ class Worker:
     def close(self) -> None:
         self.executor.shutdown()
         self.release_leases()
-
-
-def decode_or_none(message: Message) -> events.Event | None:
-    try:
-        return decode_event(message[2])
-    except InvalidEventError:
-        return None
 
 
 def run_worker(

@@ -24,7 +24,7 @@ from pipelines.assets.universe import universe
 from pipelines.common import WAREHOUSE_POOL, new_york_today, now_utc, table_metadata
 from pipelines.resources import PipelineConfigResource, RedisResource, WarehouseResource
 from pipelines.risk import RiskInputs, RiskParameters, redis_fields, risk_parameters_for
-from position_manager.events import RISK_PARAMS_KEY
+from position_manager.redis_schema import RISK_PARAMS_KEY
 from rules.params import RuleParams
 from warehouse.frames import insert_frame
 from warehouse.tables import (

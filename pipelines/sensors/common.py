@@ -38,7 +38,3 @@ def redis_skip_reason(exc: BaseException) -> str:
         f"Redis is unreachable ({type(exc).__name__}: {exc}); nothing was requested — start "
         "the stack with `position-manager run` or set REDIS_URL, and the next tick tries again."
     )
-
-
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

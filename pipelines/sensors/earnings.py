@@ -18,16 +18,22 @@ from typing import Any, Final
 
 import dagster as dg
 
+from book.session import read_session
 from pipelines.common import new_york_today, now_utc
 from pipelines.earnings_reduction import earnings_run_config, reduce_for_earnings_job
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
-from pipelines.sensors.common import UNAVAILABLE, redis_skip_reason, text
-from pipelines.worker_link import current_session
-from position_manager.events import RISK_PARAMS_KEY
+from pipelines.sensors.common import UNAVAILABLE, redis_skip_reason
+from position_manager.redis_schema import (
+    STATE_EARNINGS_REDUCED_FOR,
+    decode_risk_hash,
+    risk_as_of,
+    risk_key,
+    state_key,
+    text_fields,
+    text_or_none,
+)
 from rules.earnings import days_until_report
 from rules.session_policy import policy_for
-from streaming.risk_params import parse_risk_params
-from streaming.state import state_key
 
 MINIMUM_INTERVAL_SECONDS: Final = 60
 STALE_AFTER_DAYS: Final = 3
@@ -37,23 +43,19 @@ def read_inputs(client: Any, symbols: list[str]) -> dict[str, tuple[dict[str, st
     """Per symbol: (risk parameter hash, earnings_reduced_for), one round trip."""
     pipe = client.pipeline(transaction=False)
     for symbol in symbols:
-        pipe.hgetall(RISK_PARAMS_KEY.format(symbol=symbol))
-        pipe.hget(state_key(symbol), "earnings_reduced_for")
+        pipe.hgetall(risk_key(symbol))
+        pipe.hget(state_key(symbol), STATE_EARNINGS_REDUCED_FOR)
     replies = pipe.execute()
     out = {}
     for i, symbol in enumerate(symbols):
         raw, reduced = replies[2 * i], replies[2 * i + 1]
-        params = {text(k): text(v) for k, v in raw.items()}
-        out[symbol] = (params, text(reduced) if reduced else None)
+        out[symbol] = (text_fields(raw), text_or_none(reduced))
     return out
 
 
-def _age_days(as_of: str, now: datetime) -> float | None:
-    try:
-        stamp = datetime.fromisoformat(as_of)
-    except ValueError:
-        return None
-    return (now - stamp).total_seconds() / 86_400
+def _age_days(fields: dict[str, str], now: datetime) -> float | None:
+    stamp = risk_as_of(fields)
+    return None if stamp is None else (now - stamp).total_seconds() / 86_400
 
 
 @dg.sensor(
@@ -73,7 +75,7 @@ def pre_earnings_sensor(
     today: date = new_york_today(now)
     try:
         with redis.get_client() as client:
-            session = current_session(client, now)
+            session = read_session(client, now)
             if not policy_for(session).reduce_for_earnings:
                 return dg.SkipReason(
                     f"The market session is {session.value}: pre-earnings reductions happen in "
@@ -99,11 +101,11 @@ def pre_earnings_sensor(
         if not raw:
             missing.append(symbol)
             continue
-        age = _age_days(raw.get("as_of", ""), now)
+        age = _age_days(raw, now)
         if age is None or age > STALE_AFTER_DAYS:
             stale.append(symbol)
             continue
-        report = parse_risk_params(symbol, raw).next_report_date
+        report = decode_risk_hash(symbol, raw).next_report_date
         if report is None:
             no_date.append(symbol)
             continue

@@ -2,10 +2,10 @@
 
 Its cursor holds the stream tips (last ids) it last requested a run for. It compares the tips of
 the position, order and alert streams with what the job says it has committed to DuckDB
-(`INGESTED_KEY` in Redis; the sensor never opens DuckDB) and requests a run keyed by the tips, so
-one set of new events yields one run however often the sensor fires. If that run failed or was
-skipped (warehouse busy), the same tips are requested again after `RETRY_AFTER_SECONDS` under a
-new key; the job's own DuckDB cursor makes a repeated run harmless.
+(`HISTORY_INGESTED_KEY` in Redis; the sensor never opens DuckDB) and requests a run keyed by
+the tips, so one set of new events yields one run however often the sensor fires. If that run
+failed or was skipped (warehouse busy), the same tips are requested again after
+`RETRY_AFTER_SECONDS` under a new key; the job's own DuckDB cursor makes a repeated run harmless.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import Final
 import dagster as dg
 import redis
 
-from pipelines.history import HISTORY_STREAMS, INGESTED_KEY, ingest_position_history, stream_id_key
+from pipelines.history import HISTORY_STREAMS, ingest_position_history, stream_id_key
 from pipelines.resources import RedisResource
 from pipelines.sensors.common import (
     UNAVAILABLE,
     dump_cursor,
     load_cursor,
     redis_skip_reason,
-    text,
 )
+from position_manager.redis_schema import HISTORY_INGESTED_KEY, text
 
 MINIMUM_INTERVAL_SECONDS: Final = 30
 RETRY_AFTER_SECONDS: Final = 300
@@ -36,7 +36,7 @@ def stream_tips(client: redis.Redis) -> tuple[dict[str, str | None], dict[str, s
     pipe = client.pipeline(transaction=False)
     for stream in HISTORY_STREAMS:
         pipe.xrevrange(stream, "+", "-", count=1)
-    pipe.hgetall(INGESTED_KEY)
+    pipe.hgetall(HISTORY_INGESTED_KEY)
     *tips_raw, ingested_raw = pipe.execute()
     tips = {
         s: (text(r[0][0]) if r else None) for s, r in zip(HISTORY_STREAMS, tips_raw, strict=True)

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import dagster as dg
 
+from book.health import WORKER_MAX_AGE_SECONDS, worker_status
 from pipelines.reconciliation import reconcile_positions_job, reconcile_run_config
 from pipelines.resources import RedisResource
 from pipelines.sensors.common import (
@@ -24,12 +25,11 @@ from pipelines.sensors.common import (
     dump_cursor,
     load_cursor,
     redis_skip_reason,
-    text,
 )
-from pipelines.worker_link import WORKER_MAX_AGE_SECONDS, worker_status
 from position_manager import events
 from position_manager.errors import InvalidEventError
 from position_manager.events import decode_event
+from position_manager.redis_schema import text
 
 MINIMUM_INTERVAL_SECONDS: Final = 30
 WORKER_DOWN_EVERY_SECONDS: Final = 300

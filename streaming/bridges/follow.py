@@ -12,18 +12,20 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from position_manager import events
+from position_manager import redis_schema
 from position_manager.logging import log_kv
 from streaming.bridges.market_data import QuoteBridge
 
 log = logging.getLogger(__name__)
-_PREFIX = events.POSITION_STATE_KEY.format(symbol="")
+_PREFIX = redis_schema.POSITION_STATE_KEY.format(symbol="")
 
 
 def held_symbols(client: Any) -> set[str]:
     """Symbols the worker keeps state for (one hash per held position)."""
     out = set()
-    for key in client.scan_iter(match=events.POSITION_STATE_KEY.format(symbol="*"), count=500):
+    for key in client.scan_iter(
+        match=redis_schema.POSITION_STATE_KEY.format(symbol="*"), count=500
+    ):
         text = key.decode() if isinstance(key, bytes) else str(key)
         out.add(text.removeprefix(_PREFIX))
     return out

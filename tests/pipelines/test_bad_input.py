@@ -18,7 +18,7 @@ from pipelines.assets.risk_parameters import risk_parameters
 from pipelines.assets.symbol_profiles import symbol_profiles
 from pipelines.assets.universe import universe
 from pipelines.resources import WarehouseResource
-from position_manager.events import RISK_PARAMS_KEY
+from position_manager.redis_schema import RISK_PARAMS_KEY
 from tests.pipelines.av_standin import (
     EARNINGS_CSV,
     RATE_LIMIT_INFORMATION,

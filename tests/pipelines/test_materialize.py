@@ -18,8 +18,8 @@ from pipelines.assets.earnings_calendar import earnings_calendar, earnings_calen
 from pipelines.assets.risk_parameters import risk_parameters
 from pipelines.assets.symbol_profiles import symbol_profiles
 from pipelines.assets.universe import universe
-from position_manager.events import RISK_PARAMS_KEY
 from position_manager.market_calendar import closed_sessions
+from position_manager.redis_schema import RISK_PARAMS_KEY
 from position_manager.sample_data import SAMPLE_BOOK
 from tests.pipelines.conftest import PipelineEnv
 from warehouse.connection import open_warehouse

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from rules.model import CapClass, Position, Quote, Side
+from position_manager.cap_class import CapClass
+from rules.model import Position, Quote, Side
 from rules.order_ids import make_position_key
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

@@ -5,11 +5,12 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from position_manager.cap_class import CapClass
 from position_manager.session import Session
 from rules.apply import apply_executed
 from rules.decisions import ReplaceStop, SubmitExit
 from rules.evaluate import evaluate_quote
-from rules.model import CapClass, Side
+from rules.model import Side
 from rules.params import DEFAULT_PARAMS as P
 from rules.pnl import unrealized_pnl
 from rules.profit_taking import profit_taking_decisions

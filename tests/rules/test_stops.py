@@ -2,8 +2,9 @@ from decimal import Decimal
 
 import pytest
 
+from position_manager.cap_class import CapClass
 from position_manager.errors import RuleInputError
-from rules.model import CapClass, Side
+from rules.model import Side
 from rules.params import DEFAULT_PARAMS as P
 from rules.stops import stop_and_target
 from rules.ticks import round_to_tick, tick_size

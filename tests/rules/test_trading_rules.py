@@ -4,12 +4,12 @@ from datetime import date
 from decimal import Decimal
 
 from position_manager.broker_types import OrderSide, TimeInForce
+from position_manager.cap_class import CapClass
 from position_manager.session import Session
 from rules.apply import apply_executed
 from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
 from rules.earnings import earnings_reduction_decisions
 from rules.evaluate import evaluate_quote
-from rules.model import CapClass
 from rules.params import DEFAULT_PARAMS as P
 from rules.profit_taking import profit_taking_decisions
 from rules.session_policy import ExitStyle

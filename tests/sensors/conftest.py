@@ -21,7 +21,7 @@ from pipelines.resources import (
     RedisResource,
     WarehouseResource,
 )
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide
 from position_manager.config import Settings
 from position_manager.market_calendar import NEW_YORK
@@ -83,14 +83,14 @@ class Env:
         return order.id
 
     def session(self, name: str) -> None:
-        self.client.set(events.SESSION_KEY, name)
+        self.client.set(redis_schema.SESSION_KEY, name)
 
     def worker_alive(self) -> None:
-        self.client.set(events.WORKER_HEARTBEAT_KEY, datetime.now(UTC).isoformat(), ex=15)
+        self.client.set(redis_schema.WORKER_HEARTBEAT_KEY, datetime.now(UTC).isoformat(), ex=15)
 
     def risk(self, symbol: str, report: date | None, as_of: datetime | None = None) -> None:
         self.client.hset(
-            events.RISK_PARAMS_KEY.format(symbol=symbol),
+            redis_schema.RISK_PARAMS_KEY.format(symbol=symbol),
             mapping={
                 "symbol": symbol,
                 "cap_class": "large",

@@ -10,7 +10,7 @@ import dagster as dg
 
 from pipelines.earnings_reduction import reduce_for_earnings_job
 from pipelines.sensors.earnings import pre_earnings_sensor
-from position_manager import events
+from position_manager import events, redis_schema
 from tests.sensors.conftest import Env, new_york_today, step_metadata
 from tests.streaming.conftest import Harness
 
@@ -40,7 +40,7 @@ def test_worker_down_one_run_per_report_halves_once_and_shrinks_the_stop_first(
     assert [(r["report_date"], r["shares_sold"]) for r in reductions] == [
         (report.isoformat(), "50")
     ]
-    key = events.POSITION_STATE_KEY.format(symbol="AAPL")
+    key = redis_schema.POSITION_STATE_KEY.format(symbol="AAPL")
     state = env.client.hget(key, "earnings_reduced_for")
     assert state == report.isoformat().encode()
 

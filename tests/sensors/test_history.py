@@ -10,11 +10,12 @@ from decimal import Decimal
 import dagster as dg
 import redis
 
-from pipelines.history import INGESTED_KEY, ingest_position_history
+from pipelines.history import ingest_position_history
 from pipelines.resources import PipelineConfigResource, RedisResource
 from pipelines.sensors.history import position_history_sensor
 from position_manager import events
 from position_manager.events import publish
+from position_manager.redis_schema import HISTORY_INGESTED_KEY
 from tests.sensors.conftest import Env, step_metadata
 from tests.streaming.conftest import Harness, risk_params
 
@@ -125,7 +126,7 @@ def test_a_busy_warehouse_skips_the_run_and_the_next_run_catches_up(
     assert len(behind.run_requests) == 1
     env.launch(ingest_position_history, instance, behind.run_requests[0])
     assert env.sql("SELECT count(*) FROM position_events") == [(5,)]
-    ingested = env.client.hget(INGESTED_KEY, events.POSITIONS_STREAM)
+    ingested = env.client.hget(HISTORY_INGESTED_KEY, events.POSITIONS_STREAM)
     assert ingested is not None
 
 

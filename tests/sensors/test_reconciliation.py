@@ -15,7 +15,7 @@ from pipelines.reconciliation import (
     schedule_decision,
 )
 from pipelines.sensors.reconciliation import reconciliation_sensor
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.events import publish
 from tests.sensors.conftest import Env, step_metadata
 
@@ -55,7 +55,7 @@ def test_worker_down_sensor_requests_a_run_that_fixes_the_stops_itself(
                    "reconciliation_runs")  # fmt: skip
     assert rows == [("self", "fixed", 4, 4, 0, 1)]
     assert sorted(e["symbol"] for e in env.events(events.POSITION_STOP_SET)) == ["AAPL", "NVDA"]
-    state = env.client.hgetall(events.POSITION_STATE_KEY.format(symbol="AAPL"))
+    state = env.client.hgetall(redis_schema.POSITION_STATE_KEY.format(symbol="AAPL"))
     assert state[b"stop_order_id"] == env.stops("AAPL")[0].id.encode()
     assert env.client.keys("pm:lease:*") == []  # every lease released
     assert env.events(events.ALERT_WORKER_DOWN, events.ALERTS_STREAM)

@@ -17,7 +17,7 @@ from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
 from broker.resilience import ResiliencePolicy
 from broker.simulator import SimulatorHandle, start_simulator
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.broker_types import BrokerOrder
 from position_manager.config import Settings
 from position_manager.events import publish
@@ -31,7 +31,7 @@ REGULAR_AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 def risk_params(client: redis.Redis, symbol: str, **fields: Any) -> None:
     base = {"symbol": symbol, "cap_class": "large", "atr": "4", "next_report_date": ""}
     base.update({k: str(v) for k, v in fields.items()})
-    client.hset(events.RISK_PARAMS_KEY.format(symbol=symbol), mapping=base)
+    client.hset(redis_schema.RISK_PARAMS_KEY.format(symbol=symbol), mapping=base)
 
 
 class Harness:
@@ -55,7 +55,7 @@ class Harness:
         )
 
     def start(self, session: str = "REGULAR", **kwargs: Any) -> Worker:
-        self.client.set(events.SESSION_KEY, session)
+        self.client.set(redis_schema.SESSION_KEY, session)
         cfg = ConsumerConfig(consumer="test-worker", block_ms=0, claim_idle_ms=60_000)
         self.worker = Worker(self.settings, self.broker, self.client, consumer=cfg, **kwargs)
         self.worker.start(scan_timeout=10)
@@ -83,7 +83,7 @@ class Harness:
 
     def _backlog(self) -> bool:
         assert self.worker is not None
-        return any(self.worker.dispatch._deferred.values())
+        return self.worker.dispatch.deferred > 0
 
     def quote(
         self, symbol: str, price: object, *, spread: str = "0.01", settle: bool = True
@@ -140,7 +140,7 @@ class Harness:
         return pos.qty if pos else Decimal(0)
 
     def state(self, symbol: str) -> dict[str, str]:
-        raw = self.client.hgetall(events.POSITION_STATE_KEY.format(symbol=symbol))
+        raw = self.client.hgetall(redis_schema.POSITION_STATE_KEY.format(symbol=symbol))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def dead_letters(self) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from position_manager import events
+from position_manager import events, redis_schema
 from streaming.bridges.follow import QuoteFollower
 from streaming.bridges.market_data import QuoteBridge
 from streaming.bridges.trade_updates import TradeUpdateBridge
@@ -111,7 +111,7 @@ def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
     publisher.publish_if_changed()  # unchanged: nothing published
     published = [e.data["session"] for e in _events(harness.client, events.SESSION_STREAM)]
     assert published == ["REGULAR", "POST"]
-    assert harness.client.get(events.SESSION_KEY) == b"POST"
+    assert harness.client.get(redis_schema.SESSION_KEY) == b"POST"
 
 
 def test_session_publisher_uses_the_calendar_offline(redis_client: redis.Redis) -> None:
@@ -142,7 +142,7 @@ def test_quote_follower_subscribes_a_position_opened_after_the_start(
     try:
         assert streams.subscribed["data"].wait(10)
         assert follower.check() == []
-        redis_client.hset(events.POSITION_STATE_KEY.format(symbol="MSFT"), "symbol", "MSFT")
+        redis_client.hset(redis_schema.POSITION_STATE_KEY.format(symbol="MSFT"), "symbol", "MSFT")
         assert follower.check() == ["MSFT"]
         _wait(lambda: "MSFT" in streams.later_quote_subscriptions)
         streams.push_quote("MSFT", 400.0, 400.05, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
@@ -159,7 +159,7 @@ def test_quote_follower_starts_the_bridge_only_once_something_is_held(
     follower = _follower(redis_client, streams, []).start()
     try:
         assert follower.bridge is None and not streams.subscribed["data"].is_set()
-        redis_client.hset(events.POSITION_STATE_KEY.format(symbol="NVDA"), "symbol", "NVDA")
+        redis_client.hset(redis_schema.POSITION_STATE_KEY.format(symbol="NVDA"), "symbol", "NVDA")
         assert follower.check() == ["NVDA"]
         assert streams.subscribed["data"].wait(10)
     finally:

@@ -12,11 +12,11 @@ from decimal import Decimal
 
 import redis
 
+from book.executor import Job, OrderExecutor
+from book.lease import LeaseKeeper, SymbolLease, lease_key
 from position_manager import events
 from position_manager.broker_types import OrderSide
 from rules.decisions import PlaceStop
-from streaming.executor import Job, OrderExecutor
-from streaming.lease import LeaseKeeper, SymbolLease, lease_key
 from tests.streaming.conftest import Harness
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import redis
 
-from position_manager import events
-from streaming.health import check_worker_down, worker_is_down
+from book.health import check_worker_down, worker_is_down
+from position_manager import events, redis_schema
 
 
 def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None
     )
     try:
         deadline = time.monotonic() + 60
-        while client.get(events.WORKER_HEARTBEAT_KEY) is None:
+        while client.get(redis_schema.WORKER_HEARTBEAT_KEY) is None:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             assert time.monotonic() < deadline, "worker never beat"
             time.sleep(0.05)
@@ -47,7 +47,7 @@ def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None
         if proc.stdout:
             proc.stdout.close()
     assert client.xpending(events.QUOTES_STREAM, "pm-worker")["pending"] == 0
-    assert client.hget(events.WORKER_HEALTH_KEY, "status") == b"stopped"
+    assert client.hget(redis_schema.WORKER_HEALTH_KEY, "status") == b"stopped"
     assert worker_is_down(client)  # the heartbeat is removed on a clean stop
     client.close()
 
@@ -58,5 +58,5 @@ def test_check_worker_down_alerts_once(redis_client: redis.Redis) -> None:
     alerts = redis_client.xrange(events.ALERTS_STREAM)
     assert [events.decode_event(f).event for _id, f in alerts] == [events.ALERT_WORKER_DOWN]
     redis_client.delete("pm:alert:worker_down")
-    redis_client.set(events.WORKER_HEARTBEAT_KEY, "2000-01-01T00:00:00+00:00")
+    redis_client.set(redis_schema.WORKER_HEARTBEAT_KEY, "2000-01-01T00:00:00+00:00")
     assert check_worker_down(redis_client, max_age_seconds=30)

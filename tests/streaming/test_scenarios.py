@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from book.state import Changes
 from position_manager import events
-from streaming.state import Changes
 from tests.streaming.conftest import Harness, risk_params
 
 

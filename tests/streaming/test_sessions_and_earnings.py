@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from book.state import Changes
 from position_manager import events
 from position_manager.events import publish
 from position_manager.market_calendar import NEW_YORK
-from streaming.state import Changes
 from tests.streaming.conftest import Harness, risk_params
 
 

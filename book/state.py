@@ -16,22 +16,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from position_manager.events import (
-    DEAD_LETTER_STREAM,
-    POSITION_STATE_KEY,
-    encode_event,
-    stream_for,
-)
+from position_manager.cap_class import CapClass
+from position_manager.events import DEAD_LETTER_STREAM, encode_event, stream_for
 from position_manager.logging import log_kv
+from position_manager.redis_schema import (
+    POSITION_STATE_KEY,
+    STATE_EARNINGS_REDUCED_FOR,
+    dead_letter_fields,
+    state_key,
+    text,
+    text_fields,
+)
 from position_manager.session import Session
-from rules.model import CapClass, Position
-from streaming.consumer import dead_letter_fields
+from rules.model import Position
 
 log = logging.getLogger(__name__)
-
-
-def state_key(symbol: str) -> str:
-    return POSITION_STATE_KEY.format(symbol=symbol)
 
 
 @dataclass(slots=True)
@@ -68,7 +67,7 @@ def to_hash(held: Held) -> dict[str, str]:
         "stop_quantity": _s(p.stop_quantity),
         "best_price": _s(p.best_price),
         "profit_levels_taken": ",".join(str(level) for level in sorted(p.profit_levels_taken)),
-        "earnings_reduced_for": _s(p.earnings_reduced_for),
+        STATE_EARNINGS_REDUCED_FOR: _s(p.earnings_reduced_for),
         "stop_generation": str(p.stop_generation),
         "last_price": _s(p.last_price),
         "last_updated": _s(p.last_updated),
@@ -78,24 +77,15 @@ def to_hash(held: Held) -> dict[str, str]:
     }
 
 
-def _text(raw: Mapping[Any, Any]) -> dict[str, str]:
-    return {
-        (k.decode() if isinstance(k, bytes) else str(k)): (
-            v.decode() if isinstance(v, bytes) else str(v)
-        )
-        for k, v in raw.items()
-    }
-
-
 def _dec(value: str) -> Decimal | None:
     return Decimal(value) if value else None
 
 
 def from_hash(raw: Mapping[Any, Any]) -> Held:
     """Rebuild a position from its hash; raises ValueError/KeyError on a corrupt one."""
-    h = _text(raw)
+    h = text_fields(raw)
     levels = frozenset(int(x) for x in h.get("profit_levels_taken", "").split(",") if x)
-    reduced = h.get("earnings_reduced_for", "")
+    reduced = h.get(STATE_EARNINGS_REDUCED_FOR, "")
     updated = h.get("last_updated", "")
     position = Position(
         symbol=h["symbol"],
@@ -153,7 +143,7 @@ class Changes:
             logging.WARNING,
             "message dead-lettered",
             stream=stream,
-            message_id=message_id.decode() if isinstance(message_id, bytes) else message_id,
+            message_id=text(message_id),
             reason=reason,
         )
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final
 
-from position_manager.events import SYMBOL_LEASE_KEY
+from position_manager.redis_schema import SYMBOL_LEASE_KEY
 
 DEFAULT_TTL_MS: Final = 30_000
 

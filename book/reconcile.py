@@ -1,4 +1,5 @@
-"""The startup scan (the seed's 8 steps, done right) and `command.reconcile`.
+"""Bringing the book in line with the broker: the worker's startup scan, `command.reconcile`, and
+the Dagster jobs that act while the worker is down all go through `adopt_position` here.
 
 All positions; all open orders (the adapter pages past 500); stops of every type matched to a
 position by symbol and closing side (`rules.reconcile`). A missing stop gets an ATR stop, a stop
@@ -12,6 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from book.engine import Engine
+from book.executor import Job
+from book.state import Changes, Held
 from position_manager import events
 from position_manager.broker_types import BrokerOrder, BrokerPosition
 from position_manager.logging import log_kv
@@ -19,12 +23,67 @@ from rules.apply import stop_lost
 from rules.decisions import CancelOrder, Decision
 from rules.model import Side
 from rules.protection import protect_decisions
-from rules.reconcile import ReconcileSummary, orphan_stops, reconcile_symbol
-from streaming.engine import Engine
-from streaming.executor import Job
-from streaming.state import Changes, Held
+from rules.reconcile import (
+    ReconcileSummary,
+    SymbolReconciliation,
+    orphan_stops,
+    reconcile_symbol,
+)
 
 log = logging.getLogger(__name__)
+
+
+def adopt_position(
+    engine: Engine,
+    bp: BrokerPosition,
+    orders: Sequence[BrokerOrder],
+    changes: Changes,
+) -> tuple[Held, SymbolReconciliation]:
+    """One broker position merged into the book, its live stop matched.
+
+    The broker is the truth for quantity, entry price, the latest price and which stop is live;
+    the persisted state keeps best price, profit levels and the report date already reduced for.
+    A position we had no state for is tracked from now on, with a `position.opened` (adopted) so
+    history has its size, side and entry like any other.
+    """
+    symbol = bp.symbol
+    side = Side.LONG if bp.qty > 0 else Side.SHORT
+    held = engine.held.get(symbol)
+    if held is not None and held.position.side is side:
+        pos = held.position
+        grown = max(pos.original_quantity, abs(bp.qty))
+        pos = pos.evolve(quantity=bp.qty, entry_price=bp.avg_entry_price, original_quantity=grown)
+    else:
+        held = Held(
+            engine.new_position(symbol, bp.qty, bp.avg_entry_price, str(bp.avg_entry_price))
+        )
+        pos = held.position
+        changes.emit(
+            events.POSITION_OPENED,
+            {
+                "symbol": symbol,
+                "quantity": bp.qty,
+                "entry_price": bp.avg_entry_price,
+                "side": side.value,
+                "position_key": pos.position_key,
+                "adopted": True,
+            },
+        )
+    if bp.current_price is not None and bp.current_price > 0:
+        pos = pos.evolve(last_price=bp.current_price)
+    result = reconcile_symbol(pos, list(orders))
+    kept = result.kept_stop
+    if kept is not None:
+        pos = pos.evolve(
+            stop_order_id=kept.id,
+            stop_price=kept.stop_price if kept.stop_price is not None else pos.stop_price,
+            stop_quantity=kept.qty,
+        )
+    elif pos.stop_order_id is not None:
+        pos = stop_lost(pos)  # our stop is gone: its client id is spent
+    held.position = pos.evolve(session=engine.session)
+    engine.put(held, changes)
+    return held, result
 
 
 def reconcile(
@@ -46,42 +105,10 @@ def reconcile(
         summary.positions += 1
         if engine.busy(symbol):
             continue  # an order change is in flight; the next reconcile looks again
-        held = engine.held.get(symbol)
-        side = Side.LONG if bp.qty > 0 else Side.SHORT
-        if held is not None and held.position.side is side:
-            pos = held.position
-            grown = max(pos.original_quantity, abs(bp.qty))
-            pos = pos.evolve(
-                quantity=bp.qty, entry_price=bp.avg_entry_price, original_quantity=grown
-            )
-        else:
-            held = Held(
-                engine.new_position(symbol, bp.qty, bp.avg_entry_price, str(bp.avg_entry_price))
-            )
-            pos = held.position
-            # Tracked from now on: history needs its opening (size, side, entry) like any other.
-            changes.emit(
-                events.POSITION_OPENED,
-                {
-                    "symbol": symbol,
-                    "quantity": bp.qty,
-                    "entry_price": bp.avg_entry_price,
-                    "side": side.value,
-                    "position_key": pos.position_key,
-                    "adopted": True,
-                },
-            )
-        if pos.last_price is None and bp.current_price is not None and bp.current_price > 0:
-            pos = pos.evolve(last_price=bp.current_price)
-        result = reconcile_symbol(pos, order_list)
+        held, result = adopt_position(engine, bp, order_list, changes)
+        pos = held.position
         decisions: list[Decision] = list(result.decisions)
         if result.kept_stop is not None:
-            kept = result.kept_stop
-            pos = pos.evolve(
-                stop_order_id=kept.id,
-                stop_price=kept.stop_price if kept.stop_price is not None else pos.stop_price,
-                stop_quantity=kept.qty,
-            )
             summary.protected += 1
             summary.duplicates_to_cancel += [
                 d.order_id for d in decisions if isinstance(d, CancelOrder)
@@ -89,15 +116,10 @@ def reconcile(
             if any(getattr(d, "reason", "") == "shrink" for d in decisions):
                 summary.stops_to_resize.append(symbol)
         else:
-            if pos.stop_order_id is not None:
-                pos = stop_lost(pos)  # our stop is gone: its client id is spent
-            pos = pos.evolve(session=engine.session)
             decisions += protect_decisions(
                 pos, engine.risk_for(symbol).atr, pos.last_price, engine.params
             )
             summary.stops_to_place.append(symbol)
-        held.position = pos
-        engine.put(held, changes)
         engine.retry.forget(symbol)
         if decisions:
             jobs.append(Job(symbol, tuple(decisions), "reconcile"))

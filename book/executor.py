@@ -26,13 +26,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from book.lease import LeaseBusyError, LeaseKeeper, SymbolLease
+from book.orders import Action, execute
+from book.state import record_inflight
 from broker.interface import Broker
 from position_manager.broker_types import BrokerOrder
 from position_manager.logging import log_kv
 from rules.decisions import SubmitExit
-from streaming.lease import LeaseBusyError, LeaseKeeper, SymbolLease
-from streaming.orders import Action, execute
-from streaming.state import record_inflight
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,6 @@ class OrderExecutor:
         self._done: queue.SimpleQueue[JobResult] = queue.SimpleQueue()
         self._busy: set[str] = set()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
         self._on_request = on_request  # instrumentation: called as a request leaves
 
     def busy(self, symbol: str) -> bool:
@@ -187,7 +186,6 @@ class OrderExecutor:
             with self._lock:
                 for result in out:
                     self._busy.discard(result.job.symbol)
-                self._idle.notify_all()
         return out
 
     def wait_for_completion(self, timeout: float) -> bool:

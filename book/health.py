@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from position_manager import events
-from position_manager.events import WORKER_HEALTH_KEY, WORKER_HEARTBEAT_KEY, publish
+from position_manager.events import publish
+from position_manager.redis_schema import (
+    WORKER_DOWN_ALERT_KEY,
+    WORKER_HEALTH_KEY,
+    WORKER_HEARTBEAT_KEY,
+    decode_heartbeat,
+    heartbeat_value,
+)
 
-WORKER_DOWN_ALERT_KEY = "pm:alert:worker_down"
+# The worker's heartbeat key expires after 15 s; twice that is a worker that is really gone.
+WORKER_MAX_AGE_SECONDS: Final = 30.0
 
 
 class AlertThrottle:
@@ -40,34 +48,7 @@ class AlertThrottle:
 
 
 def heartbeat(pipe: Any, ttl_seconds: int, now: datetime | None = None) -> None:
-    pipe.set(WORKER_HEARTBEAT_KEY, (now or datetime.now(UTC)).isoformat(), ex=ttl_seconds)
-
-
-def health_fields(
-    *,
-    positions_count: int,
-    active_stops: int,
-    total_pnl: Decimal,
-    last_update: datetime | None,
-    market_session: str,
-    active_management: bool,
-    redis_connected: bool,
-    alpaca_connected: bool,
-    status: str = "healthy",
-) -> dict[str, str]:
-    """The seed's health-check fields, as strings for a Redis hash."""
-    return {
-        "status": status,
-        "positions_count": str(positions_count),
-        "active_stops": str(active_stops),
-        "total_pnl": str(total_pnl),
-        "last_update": last_update.isoformat() if last_update else "",
-        "market_session": market_session,
-        "active_management": "true" if active_management else "false",
-        "redis_connected": "true" if redis_connected else "false",
-        "alpaca_connected": "true" if alpaca_connected else "false",
-        "updated_at": datetime.now(UTC).isoformat(),
-    }
+    pipe.set(WORKER_HEARTBEAT_KEY, heartbeat_value(now), ex=ttl_seconds)
 
 
 def write_health(pipe: Any, fields: dict[str, str]) -> None:
@@ -76,15 +57,30 @@ def write_health(pipe: Any, fields: dict[str, str]) -> None:
 
 def heartbeat_age(client: Any, now: datetime | None = None) -> float | None:
     """Seconds since the last heartbeat; None when there is none (expired or never written)."""
-    raw = client.get(WORKER_HEARTBEAT_KEY)
-    if raw is None:
-        return None
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    try:
-        beat = datetime.fromisoformat(text)
-    except ValueError:
+    beat = decode_heartbeat(client.get(WORKER_HEARTBEAT_KEY))
+    if beat is None:
         return None
     return ((now or datetime.now(UTC)) - beat).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """Whether the worker is alive, which decides who acts on a symbol's orders: the worker
+    (alive) or the Dagster job itself (down)."""
+
+    alive: bool
+    heartbeat_age: float | None
+
+    def describe(self) -> str:
+        if self.heartbeat_age is None:
+            return "no worker heartbeat"
+        state = "alive" if self.alive else "down"
+        return f"worker {state} (heartbeat {self.heartbeat_age:.0f}s old)"
+
+
+def worker_status(client: Any, max_age_seconds: float = WORKER_MAX_AGE_SECONDS) -> WorkerStatus:
+    age = heartbeat_age(client)
+    return WorkerStatus(age is not None and age <= max_age_seconds, age)
 
 
 def worker_is_down(client: Any, max_age_seconds: float = 30.0, now: datetime | None = None) -> bool:

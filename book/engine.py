@@ -14,6 +14,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from book.executor import Job, JobResult
+from book.orders import Action, SubmitEntry
+from book.retry import RetrySchedule
+from book.risk import RiskParams
+from book.state import Changes, Held
 from broker.errors import BrokerError, InsufficientBuyingPowerError
 from position_manager import events
 from position_manager.logging import log_kv
@@ -23,16 +28,11 @@ from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, Submi
 from rules.earnings import earnings_reduction_decisions, needs_earnings_reduction
 from rules.evaluate import evaluate_quote
 from rules.model import Position, Quote, Side
-from rules.order_ids import make_position_key
+from rules.order_ids import make_position_key, report_date_of
 from rules.params import RuleParams
 from rules.protection import protect_decisions
 from rules.session_policy import policy_for
 from rules.stops import stop_and_target
-from streaming.executor import Job, JobResult
-from streaming.orders import Action, SubmitEntry
-from streaming.retry import RetrySchedule
-from streaming.risk_params import RiskParams
-from streaming.state import Changes, Held
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,26 @@ def _err(symbol: str, error_type: str, message: str, **extra: Any) -> dict[str, 
     return {"symbol": symbol, "error_type": error_type, "message": message, **extra}
 
 
+def _never_busy(symbol: str) -> bool:
+    return False
+
+
 class Engine:
+    """`busy` says whether an order job for a symbol is in flight (the host's executor);
+    `risk_loader` reads a symbol's risk parameters the first time it is seen."""
+
     def __init__(
         self,
         params: RuleParams,
         *,
+        busy: Callable[[str], bool] = _never_busy,
+        risk_loader: Callable[[str], RiskParams] | None = None,
         pnl_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.params = params
+        self.busy = busy
+        self.risk_loader = risk_loader
         self.pnl_interval = pnl_interval
         self.clock = clock
         self.held: dict[str, Held] = {}
@@ -58,12 +69,18 @@ class Engine:
         self.session = Session.CLOSED
         self.retry = RetrySchedule(clock=clock)
         self.halted: set[str] = set()  # no buying power for the stop: a person must act
-        self.busy: Callable[[str], bool] = lambda symbol: False
         self._pnl_at: dict[str, float] = {}
         self.earnings_requested: dict[str, date] = {}
-        self.risk_loader: Callable[[str], RiskParams] | None = None
 
     # --- book -------------------------------------------------------------------------------
+    def load(self, book: dict[str, Held]) -> None:
+        """Replace the in-memory book with a persisted one (start, or a job's fresh engine)."""
+        self.held.clear()
+        self.held_bytes.clear()
+        for symbol, held in book.items():
+            self.held[symbol] = held
+            self.held_bytes[symbol.encode()] = held
+
     def put(self, held: Held, changes: Changes) -> None:
         symbol = held.position.symbol
         self.held[symbol] = held
@@ -136,9 +153,9 @@ class Engine:
                         "extended_hours": ev.pnl.extended_hours,
                     },
                 )
-        return self._job(symbol, ev.decisions, "quote")
+        return self.job_for(symbol, ev.decisions, "quote")
 
-    def _job(
+    def job_for(
         self, symbol: str, decisions: tuple[Decision, ...] | list[Decision], cause: str
     ) -> Job | None:
         """A job for these decisions, unless the symbol is busy, waiting for a retry, or halted
@@ -162,7 +179,7 @@ class Engine:
         pos = held.position
         price = pos.last_price
         decisions = protect_decisions(pos, self.risk_for(symbol).atr, price, self.params)
-        return self._job(symbol, decisions, cause)
+        return self.job_for(symbol, decisions, cause)
 
     def reevaluate_job(self, symbol: str, cause: str) -> Job | None:
         """What the last known price asks for now (a due retry, a session change)."""
@@ -174,7 +191,7 @@ class Engine:
             return self.protect_job(symbol, cause)
         quote = Quote(symbol, pos.last_price, pos.last_updated)
         ev = evaluate_quote(pos, quote, self.session, self.params, self.risk_for(symbol).atr)
-        return self._job(symbol, ev.decisions, cause)
+        return self.job_for(symbol, ev.decisions, cause)
 
     # --- pre-earnings -----------------------------------------------------------------------
     def earnings_job(
@@ -197,7 +214,7 @@ class Engine:
             held.position = pos.evolve(earnings_reduced_for=report)
             changes.put(held)
             return None
-        return self._job(symbol, decisions, "earnings")
+        return self.job_for(symbol, decisions, "earnings")
 
     # --- job outcomes -----------------------------------------------------------------------
     def apply_result(self, result: JobResult, changes: Changes) -> None:
@@ -345,7 +362,5 @@ class Engine:
 
 
 def held_report(client_order_id: str) -> str | None:
-    from rules.exits import report_date_of
-
     report = report_date_of(client_order_id)
     return report.isoformat() if report else None

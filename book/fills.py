@@ -1,9 +1,10 @@
 """What `order.*` events do to the book: fills open, grow, shrink and close positions; a lost
 stop is re-placed at once.
 
-The broker's `position_qty` (signed, after the fill) is the truth for the new size, so handling
-the same fill twice changes nothing. Without it, a complete fill moves the size by its
-`filled_qty`, and a partial fill waits for the final one.
+The arithmetic (new size, average entry, realized P&L) is `rules.fills`; this module applies it
+to the book and says what happened as events and order jobs. Without the broker's
+`position_qty`, a complete fill moves the size by its `filled_qty`, and a partial fill waits for
+the final one.
 """
 
 from __future__ import annotations
@@ -11,35 +12,28 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from book.engine import Engine
+from book.executor import Job
+from book.messages import OrderUpdate
+from book.state import Changes, Held
 from position_manager import events
-from position_manager.broker_types import OrderSide
+from position_manager.broker_types import STOP_ORDER_TYPES
 from position_manager.logging import log_kv
 from rules.apply import stop_lost
 from rules.decisions import CancelOrder, ReplaceStop
-from rules.model import Position, Side
+from rules.fills import FillKind, fill_kind, grow, quantity_after_fill, reduce
+from rules.model import Side
 from rules.quantities import stop_quantity
 from rules.stop_orders import replace_stop
-from streaming.engine import Engine
-from streaming.executor import Job
-from streaming.messages import OrderUpdate
-from streaming.state import Changes, Held
 
 log = logging.getLogger(__name__)
 
-STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
-
-
-def _sign(side: OrderSide) -> int:
-    return 1 if side is OrderSide.BUY else -1
-
 
 def new_quantity(held: Held | None, name: str, upd: OrderUpdate) -> Decimal | None:
-    if upd.position_qty is not None:
-        return upd.position_qty
-    if name != events.ORDER_FILLED:
+    if upd.position_qty is None and name != events.ORDER_FILLED:
         return None
     current = held.position.quantity if held else Decimal(0)
-    return current + _sign(upd.side) * upd.filled_qty
+    return quantity_after_fill(current, upd.side, upd.filled_qty, upd.position_qty)
 
 
 def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
@@ -92,10 +86,11 @@ def _on_fill(
     price = upd.price
     assert price is not None
     old_qty = held.position.quantity if held else Decimal(0)
-    if new_qty == old_qty:
+    kind = fill_kind(old_qty, new_qty)
+    if kind is FillKind.NONE:
         return None  # already applied (a redelivered fill)
-    flips = old_qty != 0 and new_qty != 0 and (old_qty > 0) != (new_qty > 0)
-    if held is not None and (new_qty == 0 or flips or abs(new_qty) < abs(old_qty)):
+    flips = kind is FillKind.FLIP
+    if held is not None and kind in (FillKind.CLOSE, FillKind.FLIP, FillKind.REDUCE):
         job = _reduce(engine, held, upd, old_qty, new_qty if not flips else Decimal(0), changes)
         if not flips:
             return job
@@ -141,8 +136,8 @@ def _grow(
     changes: Changes,
 ) -> Job | None:
     pos = held.position
-    added = abs(new_qty) - abs(old_qty)
-    entry = (pos.entry_price * abs(old_qty) + price * added) / abs(new_qty)
+    growth = grow(pos.entry_price, old_qty, new_qty, price)
+    added, entry = growth.added, growth.entry_price
     pos = pos.evolve(
         quantity=new_qty, entry_price=entry, original_quantity=pos.original_quantity + added
     )
@@ -184,12 +179,7 @@ def _fit_stop(engine: Engine, held: Held, cause: str) -> Job | None:
             pos.stop_price,
             "shrink",
         )
-    return engine._job(pos.symbol, [decision], cause)
-
-
-def _realized(pos: Position, qty_closed: Decimal, price: Decimal) -> Decimal:
-    sign = 1 if pos.side is Side.LONG else -1
-    return (price - pos.entry_price) * qty_closed * sign
+    return engine.job_for(pos.symbol, [decision], cause)
 
 
 def _reduce(
@@ -203,9 +193,10 @@ def _reduce(
     pos = held.position
     price = upd.price
     assert price is not None
-    closed_qty = abs(old_qty) - abs(new_qty)
-    held.realized_pnl += _realized(pos, closed_qty, price)
-    was_stop = upd.order_id == pos.stop_order_id or upd.order_type in STOP_TYPES
+    reduction = reduce(pos.entry_price, pos.side is Side.LONG, old_qty, new_qty, price)
+    closed_qty = reduction.closed_qty
+    held.realized_pnl += reduction.realized
+    was_stop = upd.order_id == pos.stop_order_id or upd.order_type in STOP_ORDER_TYPES
     if was_stop:
         changes.emit(
             events.POSITION_STOP_HIT,

@@ -12,30 +12,19 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from book.engine import Engine
+from book.state import Changes
 from broker.interface import Broker
 from position_manager.broker_types import TimeInForce
 from position_manager.logging import log_kv
 from rules.apply import apply_executed
-from rules.decisions import ExitReason, SubmitExit
+from rules.decisions import SubmitExit
 from rules.exits import closing_side
-from streaming.engine import Engine
-from streaming.state import Changes
+from rules.order_ids import exit_reason_of
 
 log = logging.getLogger(__name__)
 
 _NOT_ACCEPTED = frozenset({"rejected"})
-
-
-def reason_of(client_order_id: str) -> ExitReason | None:
-    if client_order_id.endswith("-tp1"):
-        return "profit_target_1"
-    if client_order_id.endswith("-tp2"):
-        return "profit_target_2"
-    if "-earn-" in client_order_id:
-        return "pre_earnings"
-    if "-breach-" in client_order_id:
-        return "stop_breach"
-    return None
 
 
 def recover_inflight(engine: Engine, broker: Broker, changes: Changes) -> int:
@@ -46,7 +35,7 @@ def recover_inflight(engine: Engine, broker: Broker, changes: Changes) -> int:
             continue
         pos = held.position
         for client_id in held.inflight:
-            reason = reason_of(client_id)
+            reason = exit_reason_of(client_id)
             order = broker.get_order_by_client_id(client_id)
             if reason is None or order is None or order.status in _NOT_ACCEPTED:
                 continue

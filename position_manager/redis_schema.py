@@ -1,0 +1,203 @@
+"""Every Redis key and hash field the project uses, and the codecs for the hashes that one
+process writes and another reads.
+
+Writers and readers live in different processes (the pipeline publishes risk parameters, the
+worker reads them; the worker writes its heartbeat and health, jobs and `status` read them), so
+the names and formats are kept in this one module: a field renamed here is renamed for both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from position_manager.cap_class import CapClass
+
+# --- Keys -----------------------------------------------------------------------------------
+RISK_PARAMS_KEY: Final = "pm:risk:{symbol}"  # hash published by the risk_parameters asset
+POSITION_STATE_KEY: Final = "pm:position:{symbol}"  # state the broker does not hold
+WORKER_HEARTBEAT_KEY: Final = "pm:worker:heartbeat"
+WORKER_HEALTH_KEY: Final = "pm:worker:health"
+WORKER_DOWN_ALERT_KEY: Final = "pm:alert:worker_down"  # one worker-down alert per interval
+SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's orders at a time
+SESSION_KEY: Final = "pm:market:session"
+# stream -> last stream id committed to DuckDB: how the history sensor knows it is behind.
+HISTORY_INGESTED_KEY: Final = "pm:history:ingested"
+
+# --- Fields of the position-state hash that other processes read -----------------------------
+STATE_EARNINGS_REDUCED_FOR: Final = "earnings_reduced_for"
+
+
+def state_key(symbol: str) -> str:
+    return POSITION_STATE_KEY.format(symbol=symbol)
+
+
+def risk_key(symbol: str) -> str:
+    return RISK_PARAMS_KEY.format(symbol=symbol)
+
+
+# --- Text -----------------------------------------------------------------------------------
+def text(value: Any) -> str:
+    """redis-py answers bytes unless told otherwise; everything we store is UTF-8 text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A reply as text, with a missing reply (None) and an empty string both read as None."""
+    if value is None:
+        return None
+    return text(value) or None
+
+
+def text_fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {text(k): text(v) for k, v in raw.items()}
+
+
+# --- The risk-parameter hash (pipeline -> position service) ---------------------------------
+@dataclass(frozen=True, slots=True)
+class RiskParams:
+    """What the position service needs from the hash: the ATR (initial stop), the cap class
+    (which clamps and trail apply) and the next report date (pre-earnings reduction)."""
+
+    symbol: str
+    atr: Decimal | None = None
+    cap_class: CapClass = CapClass.LARGE
+    next_report_date: date | None = None
+    found: bool = False
+
+
+def _num(value: float | None, digits: int = 6) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def encode_risk_hash(
+    *,
+    symbol: str,
+    cap_class: str,
+    atr: float | None,
+    atr_period: int,
+    atr_method: str,
+    atr_pct: float | None,
+    reference_price: float | None,
+    stop_pct: Decimal,
+    target_pct: Decimal,
+    trail_pct: Decimal,
+    next_report_date: date | None,
+    market_cap: float | None,
+    profile_source: str,
+    as_of: datetime,
+) -> dict[str, str]:
+    """The hash at RISK_PARAMS_KEY: string fields, "" for unknown."""
+    return {
+        "symbol": symbol,
+        "cap_class": cap_class,
+        "atr": _num(atr),
+        "atr_period": str(atr_period),
+        "atr_method": atr_method,
+        "atr_pct": _num(atr_pct),
+        "reference_price": _num(reference_price, 4),
+        "stop_pct": str(stop_pct),
+        "target_pct": str(target_pct),
+        "trail_pct": str(trail_pct),
+        "next_report_date": next_report_date.isoformat() if next_report_date else "",
+        "market_cap": _num(market_cap, 0),
+        "profile_source": profile_source,
+        "as_of": as_of.isoformat(),
+    }
+
+
+def decode_risk_hash(symbol: str, raw: Mapping[Any, Any]) -> RiskParams:
+    """A missing or partly broken hash falls back to "no ATR, large cap, no report date": the
+    rules then use the fixed fallback stop, which is safe, rather than no stop at all."""
+    h = text_fields(raw)
+    if not h:
+        return RiskParams(symbol)
+    atr: Decimal | None
+    try:
+        atr = Decimal(h["atr"]) if h.get("atr") else None
+    except InvalidOperation:
+        atr = None
+    if atr is not None and (not atr.is_finite() or atr <= 0):
+        atr = None
+    try:
+        cap_class = CapClass(h.get("cap_class", "large").lower())
+    except ValueError:
+        cap_class = CapClass.LARGE
+    return RiskParams(symbol, atr, cap_class, risk_report_date(h), found=True)
+
+
+def risk_report_date(fields: Mapping[str, str]) -> date | None:
+    """The hash's next report date (an ISO date, possibly with a time), None when unusable."""
+    raw = fields.get("next_report_date")
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        return None
+
+
+def risk_as_of(fields: Mapping[str, str]) -> datetime | None:
+    """When the pipeline computed the hash; None when the stamp is missing or unreadable."""
+    try:
+        return datetime.fromisoformat(fields.get("as_of", ""))
+    except ValueError:
+        return None
+
+
+# --- Heartbeat and health (worker -> jobs, status) ------------------------------------------
+def heartbeat_value(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).isoformat()
+
+
+def decode_heartbeat(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(text(raw))
+    except ValueError:
+        return None
+
+
+def encode_health(
+    *,
+    positions_count: int,
+    active_stops: int,
+    total_pnl: Decimal,
+    last_update: datetime | None,
+    market_session: str,
+    active_management: bool,
+    redis_connected: bool,
+    alpaca_connected: bool,
+    status: str = "healthy",
+) -> dict[str, str]:
+    """The health-check fields, as strings for the WORKER_HEALTH_KEY hash."""
+    return {
+        "status": status,
+        "positions_count": str(positions_count),
+        "active_stops": str(active_stops),
+        "total_pnl": str(total_pnl),
+        "last_update": last_update.isoformat() if last_update else "",
+        "market_session": market_session,
+        "active_management": "true" if active_management else "false",
+        "redis_connected": "true" if redis_connected else "false",
+        "alpaca_connected": "true" if alpaca_connected else "false",
+        "updated_at": datetime.now(UTC).isoformat(),
+    }
+
+
+# --- Dead letters ---------------------------------------------------------------------------
+def dead_letter_fields(
+    stream: str, message_id: Any, fields: Mapping[Any, Any], reason: str
+) -> dict[str, str]:
+    """What a dead letter holds: where it came from, why, and the original fields verbatim."""
+    return {
+        "source_stream": stream,
+        "source_id": text(message_id),
+        "reason": reason[:500],
+        "fields": json.dumps(text_fields(fields), separators=(",", ":")),
+    }
