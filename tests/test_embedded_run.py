@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from position_manager.cli import app
+from app.cli import app
+from app.embedded_run import run_embedded
 from position_manager.config import Settings
-from position_manager.embedded_run import run_embedded
 from position_manager.local_redis import free_port
 from warehouse.connection import open_warehouse
 

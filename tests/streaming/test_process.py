@@ -1,4 +1,4 @@
-"""`python -m streaming` as a real process: starts (embedded simulator), beats, and on SIGTERM
+"""`python -m app.worker` as a real process: starts (embedded simulator), beats, and on SIGTERM
 finishes its batch, acks and exits 0. Also: other processes can tell it is down."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_"))}
     env.update(REDIS_URL=redis_url, DATA_DIR=str(tmp_path), PM_WORKER_NAME="proc-test")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streaming"],
+        [sys.executable, "-m", "app.worker"],
         env=env,
         cwd=Path(__file__).parents[2],
         stdout=subprocess.PIPE,

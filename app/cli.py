@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from position_manager.book_report import book_lines, render_book
+from app.book_report import book_lines, render_book
 from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import PositionManagerError
 from position_manager.local_redis import ensure_redis
@@ -59,7 +59,7 @@ def run(
             "for Dagster."
         )
         raise typer.Exit(2)
-    from position_manager.embedded_run import reset_data, run_embedded
+    from app.embedded_run import reset_data, run_embedded
 
     if not resume:
         reset_data(settings)
@@ -141,7 +141,7 @@ def sql(
     """Query the DuckDB history read-only (views: position_history, open_positions,
     closed_trades, daily_pnl, latest_atr)."""
     settings = _settings()
-    from position_manager.embedded_run import demo_settings
+    from app.embedded_run import demo_settings
     from warehouse.connection import open_warehouse
 
     path = (demo_settings(settings) if demo else settings).warehouse_path
@@ -162,7 +162,7 @@ def sql(
 @app.command()
 def worker() -> None:
     """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with)."""
-    from streaming.__main__ import main
+    from app.worker import main
 
     raise typer.Exit(main())
 

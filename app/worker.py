@@ -1,4 +1,4 @@
-"""`python -m streaming`: run the worker until SIGTERM/SIGINT (then finish the batch, ack, exit 0).
+"""`python -m app.worker`: run the worker until SIGTERM/SIGINT (then finish the batch, ack, exit 0).
 
 With no Alpaca keys it starts the embedded broker simulator (fed from the same quote stream) and
 a calendar/clock session publisher; with keys it also runs the Alpaca quote and trade-update
@@ -24,7 +24,7 @@ from position_manager.logging import configure_logging, log_kv
 from streaming.session_publisher import SessionPublisher
 from streaming.worker import run_worker
 
-log = logging.getLogger("streaming")
+log = logging.getLogger("app.worker")
 
 
 def main() -> int:

@@ -1,0 +1,1 @@
+"""The command line, the demo and the book report: the only layer that imports every other."""
