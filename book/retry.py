@@ -1,6 +1,6 @@
 """Retries on a timer: a failed order action is tried again later by the loop, never by sleeping.
 
-The seed's `retry_stop_order` slept inside an event handler, freezing every other position. Here a
+Sleeping inside an event handler before a retry would freeze every other position. Here a
 failure schedules the symbol with exponential backoff; the loop asks `due()` each pass and
 re-evaluates the symbol then. While a symbol waits, quote-driven actions for it are held back so
 a failing order is not re-sent on every quote.

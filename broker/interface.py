@@ -66,5 +66,5 @@ class Broker(Protocol):
         ...
 
     def is_connected(self) -> bool:
-        """Cheap health probe (the seed's alpaca_connected)."""
+        """Cheap health probe (the health hash's alpaca_connected)."""
         ...

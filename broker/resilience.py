@@ -45,7 +45,7 @@ class CircuitOpenError(BrokerUnavailableError):
 
 @dataclass(frozen=True, slots=True)
 class ResiliencePolicy:
-    """Numbers for the breaker and the retries (the seed's: 5 failures, 30 s recovery)."""
+    """Numbers for the breaker and the retries (5 failures open the breaker, 30 s to recover)."""
 
     breaker_fail_max: int = 5
     breaker_reset_seconds: float = 30.0

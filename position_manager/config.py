@@ -1,6 +1,6 @@
 """Settings from the environment, validated once at start.
 
-Every variable of the seed keeps its name and default; the rules' numbers (ATR multipliers, clamps,
+Every documented variable keeps its name and default; the rules' numbers (ATR multipliers, clamps,
 fallbacks, pre-earnings window, alert thresholds) are settings too, so a trader can tune them
 without touching code. Percentages are fractions (``0.20`` means 20 %), except
 ``MIN_STOP_ADJUSTMENT`` which is a price move in dollars.
@@ -32,7 +32,7 @@ class BrokerKind(StrEnum):
 
 
 class AtrMethod(StrEnum):
-    """SMA of true range is the seed's method; Wilder's smoothing is the textbook one."""
+    """SMA of true range is the default method; Wilder's smoothing is the textbook one."""
 
     SMA = "sma"
     WILDER = "wilder"
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     earnings_cache_ttl: int = Field(86_400, gt=0)
     profile_cache_days: int = Field(7, gt=0)
 
-    # --- Profit-taking and trailing (seed) --------------------------------------------------
+    # --- Profit-taking and trailing -------------------------------------------------------
     profit_target_1: Decimal = Field(Decimal("0.20"))
     profit_target_2: Decimal = Field(Decimal("0.50"))
     trail_percent_micro: Fraction = Decimal("0.09")

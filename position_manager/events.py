@@ -29,7 +29,7 @@ COMMANDS_STREAM: Final = "pm:stream:commands"  # requests to the worker from job
 DEAD_LETTER_STREAM: Final = "pm:stream:dead_letter"
 QUOTES_MAXLEN: Final = 100_000
 
-# --- Event names (the seed's, plus ours where the seed had none) ----------------------------
+# --- Event names ----------------------------------------------------------------------------
 QUOTE_UPDATED: Final = "market_data.quote.updated"
 SESSION_CHANGED: Final = "market.session.changed"
 TRADE_APPROVED: Final = "risk.trade_approved"

@@ -44,7 +44,7 @@ def unprotected_alert(position: Position) -> Alert | None:
 def stale_data_alert(
     last_update: datetime | None, now: datetime, params: RuleParams
 ) -> Alert | None:
-    """By total seconds: the seed's `.seconds` wrapped at a day and missed a stale weekend."""
+    """By total seconds: a timedelta's `.seconds` wraps at a day and would miss a stale weekend."""
     if last_update is None:
         return None
     age = (now - last_update).total_seconds()

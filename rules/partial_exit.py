@@ -3,8 +3,8 @@
 Alpaca reserves shares held by open sell orders, the stop included: selling beyond the
 unreserved quantity is refused (403, 40310000). So a partial exit first shrinks the stop to what
 will remain (replace, never cancel: the rest stays protected), and a full exit cancels the stop
-first. The seed sold first, which both fails at Alpaca and leaves a stop that would flip the
-position when hit.
+first. Selling first would fail at Alpaca (the stop holds the shares) and would leave a stop
+that flips the position when hit.
 """
 
 from __future__ import annotations

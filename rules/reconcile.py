@@ -1,6 +1,6 @@
 """Match the broker's stop orders to positions: the startup scan and the reconciliation job.
 
-Every stop type counts (stop, stop_limit, trailing_stop: the seed looked at `stop` only) and only
+Every stop type counts (stop, stop_limit, trailing_stop, not plain `stop` only) and only
 on the closing side (a sell stop protects a long, a buy stop a short).
 """
 

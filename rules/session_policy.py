@@ -9,7 +9,7 @@
 
 A missing protective stop is the one order placed in every session: a GTC stop sent outside the
 regular session waits at the broker and is live from the open, while waiting for the open would
-leave the position naked through the opening auction. Everything else follows the seed's table.
+leave the position naked through the opening auction. The rest is the product's session table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's behaviour table, one rule at a time."""
+"""The product's behaviour table, one rule at a time."""
 
 from datetime import date
 from decimal import Decimal
