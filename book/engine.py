@@ -21,6 +21,7 @@ from book.risk import RiskParams
 from book.state import Changes, Held
 from broker.errors import BrokerError, InsufficientBuyingPowerError
 from position_manager import events
+from position_manager.broker_types import BrokerOrder
 from position_manager.logging import log_kv
 from position_manager.session import Session
 from rules.apply import apply_executed, stop_lost
@@ -245,7 +246,9 @@ class Engine:
             for stream, msg_id in job.acks:
                 changes.ack(stream, msg_id)
 
-    def _succeeded(self, symbol: str, action: Action, order: Any, changes: Changes) -> None:
+    def _succeeded(
+        self, symbol: str, action: Action, order: BrokerOrder | None, changes: Changes
+    ) -> None:
         order_id = order.id if order is not None else None
         if isinstance(action, SubmitEntry):
             log_kv(log, logging.INFO, "entry order accepted", symbol=symbol, order_id=order_id)

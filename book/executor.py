@@ -26,6 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from book.lease import LeaseBusyError, LeaseKeeper, SymbolLease
 from book.orders import Action, execute
 from book.state import record_inflight
@@ -71,7 +73,7 @@ class OrderExecutor:
     def __init__(
         self,
         broker: Broker,
-        redis_client: Any,
+        redis_client: redis.Redis,
         *,
         threads: int = 16,
         lease_ttl_ms: int = 30_000,

@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
+
+import redis
+from redis.client import Pipeline
 
 from position_manager import events
 from position_manager.events import publish
@@ -23,6 +26,7 @@ from position_manager.redis_schema import (
     WORKER_HEARTBEAT_KEY,
     decode_heartbeat,
     heartbeat_value,
+    redis_fields,
 )
 
 # The worker's heartbeat key expires after 15 s; twice that is a worker that is really gone.
@@ -47,15 +51,15 @@ class AlertThrottle:
         return True
 
 
-def heartbeat(pipe: Any, ttl_seconds: int, now: datetime | None = None) -> None:
+def heartbeat(pipe: Pipeline, ttl_seconds: int, now: datetime | None = None) -> None:
     pipe.set(WORKER_HEARTBEAT_KEY, heartbeat_value(now), ex=ttl_seconds)
 
 
-def write_health(pipe: Any, fields: dict[str, str]) -> None:
-    pipe.hset(WORKER_HEALTH_KEY, mapping=fields)
+def write_health(pipe: Pipeline, fields: dict[str, str]) -> None:
+    pipe.hset(WORKER_HEALTH_KEY, mapping=redis_fields(fields))
 
 
-def heartbeat_age(client: Any, now: datetime | None = None) -> float | None:
+def heartbeat_age(client: redis.Redis, now: datetime | None = None) -> float | None:
     """Seconds since the last heartbeat; None when there is none (expired or never written)."""
     beat = decode_heartbeat(client.get(WORKER_HEARTBEAT_KEY))
     if beat is None:
@@ -78,19 +82,23 @@ class WorkerStatus:
         return f"worker {state} (heartbeat {self.heartbeat_age:.0f}s old)"
 
 
-def worker_status(client: Any, max_age_seconds: float = WORKER_MAX_AGE_SECONDS) -> WorkerStatus:
+def worker_status(
+    client: redis.Redis, max_age_seconds: float = WORKER_MAX_AGE_SECONDS
+) -> WorkerStatus:
     age = heartbeat_age(client)
     return WorkerStatus(age is not None and age <= max_age_seconds, age)
 
 
-def worker_is_down(client: Any, max_age_seconds: float = 30.0, now: datetime | None = None) -> bool:
+def worker_is_down(
+    client: redis.Redis, max_age_seconds: float = 30.0, now: datetime | None = None
+) -> bool:
     """True when the heartbeat is missing or older than `max_age_seconds` (by total seconds)."""
     age = heartbeat_age(client, now)
     return age is None or age > max_age_seconds
 
 
 def check_worker_down(
-    client: Any, max_age_seconds: float = 30.0, alert_every_seconds: int = 300
+    client: redis.Redis, max_age_seconds: float = 30.0, alert_every_seconds: int = 300
 ) -> bool:
     """For other processes (the reconciliation job): publish `alert.worker_down` when the worker
     is down, at most once per `alert_every_seconds` across all processes. Returns down-ness."""

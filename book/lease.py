@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final
 
+import redis
+
 from position_manager.redis_schema import SYMBOL_LEASE_KEY
 
 DEFAULT_TTL_MS: Final = 30_000
@@ -68,7 +70,12 @@ class SymbolLease:
     """
 
     def __init__(
-        self, client: Any, symbol: str, *, owner: str = "worker", ttl_ms: int = DEFAULT_TTL_MS
+        self,
+        client: redis.Redis,
+        symbol: str,
+        *,
+        owner: str = "worker",
+        ttl_ms: int = DEFAULT_TTL_MS,
     ) -> None:
         self._client = client
         self.symbol = symbol
@@ -137,7 +144,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        client: Any,
+        client: redis.Redis,
         *,
         owner: str = "worker",
         ttl_ms: int = STANDING_TTL_MS,

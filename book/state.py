@@ -16,6 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import redis
+
 from position_manager.cap_class import CapClass
 from position_manager.events import DEAD_LETTER_STREAM, encode_event, stream_for
 from position_manager.logging import log_kv
@@ -23,6 +25,7 @@ from position_manager.redis_schema import (
     POSITION_STATE_KEY,
     STATE_EARNINGS_REDUCED_FOR,
     dead_letter_fields,
+    redis_fields,
     state_key,
     text,
     text_fields,
@@ -159,7 +162,7 @@ return 0
 """
 
 
-def record_inflight(client: Any, symbol: str, client_order_ids: Iterable[str]) -> None:
+def record_inflight(client: redis.Redis, symbol: str, client_order_ids: Iterable[str]) -> None:
     """Write-ahead: note the exits about to be sent (only into an existing state hash)."""
     client.eval(_SET_INFLIGHT, 1, state_key(symbol), ",".join(client_order_ids))
 
@@ -177,7 +180,7 @@ def position_identity(position: Position) -> dict[str, Any]:
 class StateStore:
     """Reads and atomically writes position state, events and acks."""
 
-    def __init__(self, client: Any, group: str) -> None:
+    def __init__(self, client: redis.Redis, group: str) -> None:
         self._client = client
         self._group = group
         # Last identity written per symbol, kept until the commit that closes the position.
@@ -206,14 +209,14 @@ class StateStore:
             if held is None:
                 pipe.delete(state_key(symbol))
             else:
-                pipe.hset(state_key(symbol), mapping=to_hash(held))
+                pipe.hset(state_key(symbol), mapping=redis_fields(to_hash(held)))
                 self._identity[symbol] = position_identity(held.position)
         for name, data in changes.events:
             if name.startswith("position.") and "symbol" in data:
                 data = {**self._identity.get(data["symbol"], {}), **data}
-            pipe.xadd(stream_for(name), encode_event(name, data))
+            pipe.xadd(stream_for(name), redis_fields(encode_event(name, data)))
         for fields in changes.dead_letters:
-            pipe.xadd(DEAD_LETTER_STREAM, fields)
+            pipe.xadd(DEAD_LETTER_STREAM, redis_fields(fields))
         for stream, ids in changes.acks.items():
             if ids:
                 pipe.xack(stream, self._group, *ids)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from position_manager.cap_class import CapClass
 
@@ -55,6 +55,12 @@ def text_or_none(value: Any) -> str | None:
 
 def text_fields(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {text(k): text(v) for k, v in raw.items()}
+
+
+def redis_fields(fields: Mapping[str, str]) -> dict[Any, Any]:
+    """Our string fields typed as redis-py wants a mapping (its key type is a wide union); no
+    copy, since this is on the worker's commit path."""
+    return cast(dict[Any, Any], fields)
 
 
 # --- The risk-parameter hash (pipeline -> position service) ---------------------------------
