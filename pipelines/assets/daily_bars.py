@@ -25,7 +25,7 @@ from pipelines.common import (
     now_utc,
     table_metadata,
 )
-from pipelines.ohlc import flag_bars
+from pipelines.lib.ohlc import flag_bars
 from pipelines.resources import BrokerResource, WarehouseResource
 from position_manager.market_calendar import closed_sessions
 from warehouse.frames import insert_frame

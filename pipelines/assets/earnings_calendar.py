@@ -13,8 +13,8 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from pipelines.alpha_vantage import AlphaVantageError, EarningsCalendar
 from pipelines.common import WAREHOUSE_POOL, new_york_today, now_utc, table_metadata
+from pipelines.lib.alpha_vantage import AlphaVantageError, EarningsCalendar
 from pipelines.resources import AlphaVantageResource, PipelineConfigResource, WarehouseResource
 from position_manager.sample_data import SAMPLE_UNIVERSE, sample_next_report_date
 from warehouse.frames import insert_frame

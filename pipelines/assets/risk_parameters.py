@@ -1,7 +1,7 @@
 """Each symbol's stop/target/trail distances, written to DuckDB and published to Redis.
 
 The streaming worker never opens DuckDB: it reads the hash at `RISK_PARAMS_KEY` (string fields,
-see `pipelines.risk.redis_fields`). Publishing is one MULTI/EXEC, so the worker never sees a
+see `pipelines.lib.risk.redis_fields`). Publishing is one MULTI/EXEC, so the worker never sees a
 half-written hash.
 """
 
@@ -22,8 +22,8 @@ from pipelines.assets.earnings_calendar import earnings_calendar
 from pipelines.assets.symbol_profiles import symbol_profiles
 from pipelines.assets.universe import universe
 from pipelines.common import WAREHOUSE_POOL, new_york_today, now_utc, table_metadata
+from pipelines.lib.risk import RiskInputs, RiskParameters, redis_fields, risk_parameters_for
 from pipelines.resources import PipelineConfigResource, RedisResource, WarehouseResource
-from pipelines.risk import RiskInputs, RiskParameters, redis_fields, risk_parameters_for
 from position_manager.events import RISK_PARAMS_KEY
 from rules.params import RuleParams
 from warehouse.frames import insert_frame

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext
 
 from pipelines.assets.universe import universe, universe_symbols
 from pipelines.common import WAREHOUSE_POOL, markdown_table, now_utc, table_metadata
-from pipelines.profiles import resolve_profiles
+from pipelines.lib.profiles import resolve_profiles
 from pipelines.resources import AlphaVantageResource, PipelineConfigResource, WarehouseResource
 from warehouse.frames import insert_frame
 from warehouse.tables import SYMBOL_PROFILES

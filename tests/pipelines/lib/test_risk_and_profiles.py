@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.profiles import (
+from pipelines.lib.profiles import (
     cap_class_for,
     load_overrides_file,
     parse_overrides_env,
     resolve_profiles,
 )
-from pipelines.risk import RiskInputs, redis_fields, risk_parameters_for
+from pipelines.lib.risk import RiskInputs, redis_fields, risk_parameters_for
 from position_manager.errors import ConfigError
 from rules.params import DEFAULT_PARAMS
 

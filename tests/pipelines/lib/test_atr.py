@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.atr import atr_series, latest_atr
+from pipelines.lib.atr import atr_series, latest_atr
 
 D0 = date(2025, 3, 3)
 

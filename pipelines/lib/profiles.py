@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.alpha_vantage import (
+from pipelines.lib.alpha_vantage import (
     AlphaVantageClient,
     AlphaVantageError,
     AlphaVantageRateLimitError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.alpha_vantage import (
+from pipelines.lib.alpha_vantage import (
     AlphaVantageApiError,
     AlphaVantageClient,
     AlphaVantageError,

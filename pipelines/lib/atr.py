@@ -1,11 +1,11 @@
-"""Average True Range in polars, for every symbol at once: the seed's SMA and Wilder's smoothing.
+"""Average True Range in polars, for every symbol at once: SMA and Wilder's smoothing.
 
 True range needs the previous close, so the first bar has none and ATR(period) needs period + 1
 bars. A bar flagged by the OHLC rules breaks the run: ATR restarts after it and stays null (with a
 reason) until period + 1 clean bars have passed — a wrong ATR never looks like a right one. Null ATR
 is expected downstream: the rules then apply the fixed fallback stop.
 
-SMA: mean of the last `period` true ranges (the seed's `rolling(period).mean()`). Wilder: seeded
+SMA: mean of the last `period` true ranges (pandas' `rolling(period).mean()`). Wilder: seeded
 with that SMA at the first possible bar, then ATR_t = (ATR_{t-1} x (period - 1) + TR_t) / period.
 """
 
@@ -15,7 +15,7 @@ from typing import Literal
 
 import polars as pl
 
-from pipelines.ohlc import flag_bars
+from pipelines.lib.ohlc import flag_bars
 
 AtrMethodName = Literal["sma", "wilder"]
 

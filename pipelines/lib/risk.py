@@ -2,7 +2,7 @@
 
 The maths is the rules' (`rules.stops.stop_and_target_pct`): this module only gathers the inputs
 (ATR, cap class, a reference price) and formats the result. The reference price is the position's
-average entry price when held (the seed sizes stops against the entry), else the last close.
+average entry price when held (stops are sized against the entry), else the last close.
 """
 
 from __future__ import annotations
