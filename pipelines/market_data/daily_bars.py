@@ -16,7 +16,6 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from broker.interface import Broker
-from pipelines.assets.universe import universe, universe_symbols
 from pipelines.common import (
     DAILY_PARTITIONS,
     NEW_YORK,
@@ -26,6 +25,7 @@ from pipelines.common import (
     table_metadata,
 )
 from pipelines.lib.ohlc import flag_bars
+from pipelines.market_data.universe import universe, universe_symbols
 from pipelines.resources import BrokerResource, WarehouseResource
 from position_manager.market_calendar import closed_sessions
 from warehouse.frames import insert_frame

@@ -8,9 +8,9 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from pipelines.assets.universe import universe, universe_symbols
 from pipelines.common import WAREHOUSE_POOL, markdown_table, now_utc, table_metadata
 from pipelines.lib.profiles import resolve_profiles
+from pipelines.market_data.universe import universe, universe_symbols
 from pipelines.resources import AlphaVantageResource, PipelineConfigResource, WarehouseResource
 from warehouse.frames import insert_frame
 from warehouse.tables import SYMBOL_PROFILES

@@ -1,6 +1,6 @@
 """The whole market's earnings calendar: one Alpha Vantage request a day, or the sample source.
 
-One EARNINGS_CALENDAR request without `symbol` covers every position (the seed's call per symbol
+One EARNINGS_CALENDAR request without `symbol` covers every position (a call per symbol
 would spend the free tier's 25 daily requests). If Alpha Vantage fails and a cached answer exists,
 the stale cache is used and the freshness check turns red; without one the asset fails clearly.
 """

@@ -17,13 +17,13 @@ import polars as pl
 import redis
 from dagster import AssetExecutionContext
 
-from pipelines.assets.atr import atr
-from pipelines.assets.earnings_calendar import earnings_calendar
-from pipelines.assets.symbol_profiles import symbol_profiles
-from pipelines.assets.universe import universe
 from pipelines.common import WAREHOUSE_POOL, new_york_today, now_utc, table_metadata
 from pipelines.lib.risk import RiskInputs, RiskParameters, redis_fields, risk_parameters_for
+from pipelines.market_data.universe import universe
 from pipelines.resources import PipelineConfigResource, RedisResource, WarehouseResource
+from pipelines.risk.atr import atr
+from pipelines.risk.earnings_calendar import earnings_calendar
+from pipelines.risk.symbol_profiles import symbol_profiles
 from position_manager.events import RISK_PARAMS_KEY
 from rules.params import RuleParams
 from warehouse.frames import insert_frame

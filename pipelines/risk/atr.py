@@ -13,10 +13,10 @@ import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
 
-from pipelines.assets.daily_bars import daily_bars
-from pipelines.assets.universe import universe_symbols
 from pipelines.common import WAREHOUSE_POOL, markdown_table, now_utc, table_metadata
 from pipelines.lib.atr import atr_series, latest_atr
+from pipelines.market_data.daily_bars import daily_bars
+from pipelines.market_data.universe import universe_symbols
 from pipelines.resources import PipelineConfigResource, WarehouseResource
 from warehouse.frames import insert_frame, read_frame
 from warehouse.tables import ATR, DAILY_BARS
