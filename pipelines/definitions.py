@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines import market_data, risk
+from pipelines import history, market_data, risk
 from pipelines.earnings_reduction import reduce_for_earnings_job
-from pipelines.history import ingest_position_history
 from pipelines.reconciliation import reconcile_positions_job, reconciliation_schedule
 from pipelines.resources import resources_for
 from pipelines.sensors.earnings import pre_earnings_sensor
-from pipelines.sensors.history import position_history_sensor
 from pipelines.sensors.reconciliation import reconciliation_sensor
 from position_manager.config import load_settings
 
@@ -23,12 +21,12 @@ defs = dg.Definitions(
     asset_checks=[*market_data.CHECKS, *risk.CHECKS],
     jobs=[
         *risk.JOBS,
-        ingest_position_history,
+        *history.JOBS,
         reconcile_positions_job,
         reduce_for_earnings_job,
     ],
     schedules=[*risk.SCHEDULES, reconciliation_schedule],
-    sensors=[position_history_sensor, pre_earnings_sensor, reconciliation_sensor],
+    sensors=[*history.SENSORS, pre_earnings_sensor, reconciliation_sensor],
     resources=resources_for(load_settings()),
     executor=dg.in_process_executor,
 )

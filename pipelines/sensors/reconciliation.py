@@ -19,7 +19,7 @@ import dagster as dg
 
 from pipelines.reconciliation import reconcile_positions_job, reconcile_run_config
 from pipelines.resources import RedisResource
-from pipelines.sensors.common import (
+from pipelines.sensor_common import (
     UNAVAILABLE,
     dump_cursor,
     load_cursor,

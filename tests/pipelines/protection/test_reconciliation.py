@@ -17,7 +17,7 @@ from pipelines.reconciliation import (
 from pipelines.sensors.reconciliation import reconciliation_sensor
 from position_manager import events
 from position_manager.events import publish
-from tests.sensors.conftest import Env, step_metadata
+from tests.pipelines.conftest import Env, step_metadata
 
 
 def _messy_book(env: Env) -> None:

@@ -1,4 +1,4 @@
-"""What every sensor here shares: a JSON cursor, and turning "Redis is down" into a skip.
+"""What the sensors share: a JSON cursor, and turning "Redis is down" into a skip.
 
 Sensors run in the daemon every few seconds; an exception there shows up as a failed tick and,
 repeated, as a crash loop in the UI. Anything a sensor cannot control (Redis down, the broker

@@ -1,8 +1,8 @@
 """Turning stream messages into warehouse rows: position events, orders and alerts.
 
-Pure functions plus one small ledger; no Redis, no DuckDB (the ingest job in `pipelines.history`
-does the I/O). The worker's `position.*` events carry what each moment needs, not the columns
-the views want, so the mapping fills them in:
+Pure functions plus one small ledger; no Redis, no DuckDB (the ingest job in
+`pipelines.history.jobs` does the I/O). The worker's `position.*` events carry what each moment
+needs, not the columns the views want, so the mapping fills them in:
 
 - `position_key`: only `position.opened` names it; later events of the same symbol belong to the
   position opened last (the ledger remembers it; a position the worker adopted at start-up without

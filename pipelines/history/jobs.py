@@ -7,7 +7,7 @@ run requested for the same events inserts nothing, and the sensor's own cursor o
 to run, never *what* is ingested. After each commit the job notes the ingested stream id in Redis
 (`INGESTED_KEY`), which is how the sensor — which never opens DuckDB — knows whether it is behind.
 
-Streams: `position.*` -> position_events (the columns the views use, see `history_rows`),
+Streams: `position.*` -> position_events (the columns the views use, see `pipelines.history.rows`),
 `order.*` -> orders (latest state per order id), `alert.*` -> alerts. A malformed message is
 counted, logged and skipped: it can never stop the history.
 """
@@ -25,7 +25,7 @@ import duckdb
 import redis
 
 from pipelines.common import WAREHOUSE_POOL
-from pipelines.history_rows import (
+from pipelines.history.rows import (
     ALERT_COLUMNS,
     ORDER_COLUMNS,
     POSITION_COLUMNS,

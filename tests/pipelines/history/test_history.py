@@ -10,12 +10,12 @@ from decimal import Decimal
 import dagster as dg
 import redis
 
-from pipelines.history import INGESTED_KEY, ingest_position_history
+from pipelines.history.jobs import INGESTED_KEY, ingest_position_history
+from pipelines.history.sensors import position_history_sensor
 from pipelines.resources import PipelineConfigResource, RedisResource
-from pipelines.sensors.history import position_history_sensor
 from position_manager import events
 from position_manager.events import publish
-from tests.sensors.conftest import Env, step_metadata
+from tests.pipelines.conftest import Env, step_metadata
 from tests.streaming.conftest import Harness, risk_params
 
 KEY = "AAPL-l-0123456789"

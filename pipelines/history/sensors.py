@@ -17,9 +17,14 @@ from typing import Final
 import dagster as dg
 import redis
 
-from pipelines.history import HISTORY_STREAMS, INGESTED_KEY, ingest_position_history, stream_id_key
+from pipelines.history.jobs import (
+    HISTORY_STREAMS,
+    INGESTED_KEY,
+    ingest_position_history,
+    stream_id_key,
+)
 from pipelines.resources import RedisResource
-from pipelines.sensors.common import (
+from pipelines.sensor_common import (
     UNAVAILABLE,
     dump_cursor,
     load_cursor,

@@ -11,7 +11,7 @@ import dagster as dg
 
 from pipelines.definitions import defs
 from position_manager import events
-from tests.sensors.conftest import Env, new_york_today
+from tests.pipelines.conftest import Env, new_york_today
 
 # Tue 2026-11-24 10:05 New York: a regular-session schedule tick.
 SCHEDULED_AT = datetime(2026, 11, 24, 15, 5, tzinfo=UTC)

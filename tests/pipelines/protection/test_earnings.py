@@ -11,7 +11,7 @@ import dagster as dg
 from pipelines.earnings_reduction import reduce_for_earnings_job
 from pipelines.sensors.earnings import pre_earnings_sensor
 from position_manager import events
-from tests.sensors.conftest import Env, new_york_today, step_metadata
+from tests.pipelines.conftest import Env, new_york_today, step_metadata
 from tests.streaming.conftest import Harness
 
 
