@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import dagster as dg
 
-from pipelines.earnings_reduction import reduce_for_earnings_job
-from pipelines.sensors.earnings import pre_earnings_sensor
+from pipelines.protection.earnings_reduction import reduce_for_earnings_job
+from pipelines.protection.earnings_sensor import pre_earnings_sensor
 from position_manager import events
 from tests.pipelines.conftest import Env, new_york_today, step_metadata
 from tests.streaming.conftest import Harness

@@ -9,12 +9,9 @@ from decimal import Decimal
 
 import dagster as dg
 
-from pipelines.reconciliation import (
-    reconcile_positions_job,
-    reconciliation_schedule,
-    schedule_decision,
-)
-from pipelines.sensors.reconciliation import reconciliation_sensor
+from pipelines.protection.reconciliation import reconcile_positions_job
+from pipelines.protection.reconciliation_schedule import reconciliation_schedule, schedule_decision
+from pipelines.protection.reconciliation_sensor import reconciliation_sensor
 from position_manager import events
 from position_manager.events import publish
 from tests.pipelines.conftest import Env, step_metadata

@@ -17,7 +17,8 @@ from typing import Any, Final
 
 import dagster as dg
 
-from pipelines.reconciliation import reconcile_positions_job, reconcile_run_config
+from pipelines.protection.reconciliation import reconcile_positions_job, reconcile_run_config
+from pipelines.protection.worker_link import WORKER_MAX_AGE_SECONDS, worker_status
 from pipelines.resources import RedisResource
 from pipelines.sensor_common import (
     UNAVAILABLE,
@@ -26,7 +27,6 @@ from pipelines.sensor_common import (
     redis_skip_reason,
     text,
 )
-from pipelines.worker_link import WORKER_MAX_AGE_SECONDS, worker_status
 from position_manager import events
 from position_manager.errors import InvalidEventError
 from position_manager.events import decode_event

@@ -1,14 +1,12 @@
-"""The reconciliation job and its schedule: are the broker's stops what the rules expect?
+"""The reconciliation job: are the broker's stops what the rules expect?
 
 The comparison is the worker's startup scan (`streaming.scan.reconcile`): every position needs
 exactly one stop of the position's size on the closing side; duplicates and stops without a
 position are cancelled. With the worker alive the job only counts what is wrong and publishes
 `command.reconcile` (the worker fixes it with its in-memory book); with the worker down the job
-fixes it itself under each symbol's lease (see `pipelines.worker_link`). Either way one row per
-run goes to `reconciliation_runs` (found / fixed / remaining), shown as the run's metadata.
-
-Schedule: one tick every `RECONCILE_EVERY_MINUTES` (default 5); outside market sessions (the
-exchange calendar says CLOSED) only every `RECONCILE_OFF_HOURS_EVERY_MINUTES` (default 60).
+fixes it itself under each symbol's lease (see `pipelines.protection.worker_link`). Either way
+one row per run goes to `reconciliation_runs` (found / fixed / remaining), shown as the run's
+metadata. Its schedule is in `reconciliation_schedule`, its sensor in `reconciliation_sensor`.
 """
 
 # No `from __future__ import annotations`: Dagster checks the `context` annotation's type.
@@ -20,14 +18,8 @@ from typing import Any, Final
 
 import dagster as dg
 
-from pipelines.common import NEW_YORK, WAREHOUSE_POOL, now_utc
-from pipelines.resources import (
-    BrokerResource,
-    PipelineConfigResource,
-    RedisResource,
-    WarehouseResource,
-)
-from pipelines.worker_link import (
+from pipelines.common import WAREHOUSE_POOL, now_utc
+from pipelines.protection.worker_link import (
     WORKER_MAX_AGE_SECONDS,
     WorkerStatus,
     build_engine,
@@ -35,11 +27,14 @@ from pipelines.worker_link import (
     run_jobs,
     worker_status,
 )
+from pipelines.resources import (
+    BrokerResource,
+    PipelineConfigResource,
+    RedisResource,
+    WarehouseResource,
+)
 from position_manager import events
-from position_manager.config import load_settings
 from position_manager.events import publish
-from position_manager.market_calendar import session_at as calendar_session
-from position_manager.session import Session
 from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
 from rules.reconcile import ReconcileSummary
 from streaming.executor import JobResult
@@ -228,48 +223,5 @@ def reconcile_positions_job() -> None:
     reconcile_positions()
 
 
-# The cron is fixed when the code location loads, so the intervals are read once, here.
-_SETTINGS = load_settings()
-MARKET_EVERY_MINUTES: Final = _SETTINGS.reconcile_every_minutes
-OFF_HOURS_EVERY_MINUTES: Final = _SETTINGS.reconcile_off_hours_every_minutes
-
-
 def reconcile_run_config(trigger: str) -> dict[str, Any]:
     return {"ops": {RECONCILE_OP: {"config": {"trigger": trigger}}}}
-
-
-def schedule_decision(
-    at: datetime, market_every: int, off_hours_every: int
-) -> tuple[bool, Session]:
-    """Run at `at`? Every tick while a session (pre, regular, post) is on; otherwise only on
-    the off-hours grid (minutes since midnight New York divisible by `off_hours_every`)."""
-    session = calendar_session(at)
-    if session is not Session.CLOSED:
-        return True, session
-    local = at.astimezone(NEW_YORK)
-    minute_of_day = local.hour * 60 + local.minute
-    return minute_of_day % off_hours_every == 0, session
-
-
-@dg.schedule(
-    job=reconcile_positions_job,
-    cron_schedule=f"*/{MARKET_EVERY_MINUTES} * * * *",
-    execution_timezone="America/New_York",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Reconcile every few minutes while the market is open, hourly otherwise.",
-)
-def reconciliation_schedule(
-    context: dg.ScheduleEvaluationContext,
-) -> dg.RunRequest | dg.SkipReason:
-    at = context.scheduled_execution_time or now_utc()
-    run, session = schedule_decision(at, MARKET_EVERY_MINUTES, OFF_HOURS_EVERY_MINUTES)
-    if not run:
-        return dg.SkipReason(
-            f"Market {session.value} at {at.astimezone(NEW_YORK):%H:%M} New York: off-hours "
-            f"reconciliation runs every {OFF_HOURS_EVERY_MINUTES} minutes."
-        )
-    return dg.RunRequest(
-        run_key=f"reconcile:schedule:{at.isoformat()}",
-        run_config=reconcile_run_config("schedule"),
-        tags={"pm/session": session.value},
-    )

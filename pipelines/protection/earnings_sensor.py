@@ -19,10 +19,10 @@ from typing import Any, Final
 import dagster as dg
 
 from pipelines.common import new_york_today, now_utc
-from pipelines.earnings_reduction import earnings_run_config, reduce_for_earnings_job
+from pipelines.protection.earnings_reduction import earnings_run_config, reduce_for_earnings_job
+from pipelines.protection.worker_link import current_session
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
 from pipelines.sensor_common import UNAVAILABLE, redis_skip_reason, text
-from pipelines.worker_link import current_session
 from position_manager.events import RISK_PARAMS_KEY
 from rules.earnings import days_until_report
 from rules.session_policy import policy_for

@@ -19,8 +19,7 @@ from typing import Any, Final
 import dagster as dg
 
 from pipelines.common import new_york_today
-from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
-from pipelines.worker_link import (
+from pipelines.protection.worker_link import (
     WORKER_MAX_AGE_SECONDS,
     adopt_position,
     build_engine,
@@ -28,6 +27,7 @@ from pipelines.worker_link import (
     run_jobs,
     worker_status,
 )
+from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
 from position_manager import events
 from position_manager.errors import InvalidEventError
 from position_manager.events import decode_event, publish
