@@ -204,7 +204,7 @@ def _replay(
 
 def _ingest_history(settings: Settings, client: redis.Redis) -> int:
     """Position history into DuckDB with the code the history sensor's job runs."""
-    from pipelines.history import ingest_all
+    from pipelines.history.jobs import ingest_all
     from warehouse.connection import open_warehouse
 
     with open_warehouse(settings.warehouse_path) as conn:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from pipelines.atr import atr_series, latest_atr
+from pipelines.lib.atr import atr_series, latest_atr
 
 PERIOD = 14
 

@@ -11,14 +11,14 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from pipelines.assets.atr import atr
-from pipelines.assets.daily_bars import daily_bars
-from pipelines.assets.earnings_calendar import earnings_calendar, earnings_calendar_fresh
-from pipelines.assets.risk_parameters import risk_parameters
-from pipelines.assets.symbol_profiles import symbol_profiles
-from pipelines.assets.universe import universe
 from pipelines.common import DAILY_PARTITIONS, new_york_today
+from pipelines.market_data.daily_bars import daily_bars
+from pipelines.market_data.universe import universe
 from pipelines.resources import resources_for
+from pipelines.risk.atr import atr
+from pipelines.risk.earnings_calendar import earnings_calendar, earnings_calendar_fresh
+from pipelines.risk.risk_parameters import risk_parameters
+from pipelines.risk.symbol_profiles import symbol_profiles
 from position_manager.config import Settings
 
 CHAIN: list[dg.AssetsDefinition | dg.AssetChecksDefinition] = [

@@ -25,8 +25,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from broker.interface import Broker
-from pipelines.alpha_vantage import AlphaVantageClient
-from pipelines.profiles import load_overrides_file, parse_overrides_env
+from pipelines.lib.alpha_vantage import AlphaVantageClient
+from pipelines.lib.profiles import load_overrides_file, parse_overrides_env
 from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import RedisUnavailableError
 from position_manager.local_redis import configured_url

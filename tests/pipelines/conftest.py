@@ -1,15 +1,37 @@
-"""Fixtures for the pipeline tests: a local Alpha Vantage stand-in and the simulator."""
+"""Fixtures for the pipeline tests.
+
+- Assets: a local Alpha Vantage stand-in, and one simulator per module with the demo book open.
+- Jobs, schedules and sensors (history, protection): a real Dagster instance (temp DAGSTER_HOME),
+  the simulator over HTTP with its order events on the test's Redis, and resources built the way
+  the code location builds them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
+import redis
 
-from pipelines.resources import embedded_resources
+from broker.simulator import SimulatorHandle, start_simulator
+from pipelines.resources import (
+    BrokerResource,
+    PipelineConfigResource,
+    RedisResource,
+    WarehouseResource,
+    embedded_resources,
+)
+from position_manager import events, redis_schema
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide
 from position_manager.config import Settings
+from position_manager.market_calendar import NEW_YORK
 from tests.pipelines.av_standin import AlphaVantageStandIn, serve_alpha_vantage
+from tests.streaming.conftest import Harness
 
 
 @pytest.fixture
@@ -21,8 +43,6 @@ def alpha_vantage() -> Iterator[AlphaVantageStandIn]:
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[Any]:
     """One local Alpaca simulator per module, with the demo book open (SAMPLE_BOOK)."""
-    from broker.simulator import start_simulator
-
     handle = start_simulator()
     handle.simulator.seed_positions()
     yield handle
@@ -53,3 +73,154 @@ class PipelineEnv:
             broker_url=self.broker_url,
             overrides={**self.overrides, **overrides},
         )
+
+
+# Tuesday 2026-11-24 10:00 New York: the regular session (the simulator's clock is frozen there).
+REGULAR_AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sim(redis_url: str) -> Iterator[SimulatorHandle]:
+    handle = start_simulator(
+        redis_url=redis_url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
+    )
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as dagster_instance:
+        yield dagster_instance
+
+
+class Env:
+    """Resources as the code location builds them, plus helpers to look at the results."""
+
+    def __init__(
+        self, settings: Settings, sim: SimulatorHandle, redis_url: str, duckdb_path: Path
+    ) -> None:
+        self.sim = sim
+        self.client = redis.Redis.from_url(redis_url)
+        self.duckdb_path = duckdb_path
+        self.pm_config = PipelineConfigResource(
+            settings_overrides={
+                "data_dir": str(settings.data_dir),
+                "redis_url": redis_url,
+                "alpaca_rate_limit_per_minute": "10000",
+            }
+        )
+        self.resources: dict[str, Any] = {
+            "pm_config": self.pm_config,
+            "duckdb": WarehouseResource(database=str(duckdb_path), lock_wait_seconds=0.2),
+            "broker": BrokerResource(pm_config=self.pm_config, base_url=sim.url),
+            "redis": RedisResource(pm_config=self.pm_config, url=redis_url),
+        }
+        self.broker = self.resources["broker"].get_broker()
+
+    # --- arranging ------------------------------------------------------------------------
+    def hold(self, symbol: str, qty: int, price: str) -> None:
+        p = Decimal(price)
+        self.sim.simulator.seed_positions([(symbol, Decimal(qty), p)], {symbol: p})
+
+    def stop_order(self, symbol: str, qty: int, stop: str, client_id: str) -> str:
+        order = self.broker.submit_order(
+            OrderRequest(symbol, OrderSide.SELL, Decimal(qty), OrderKind.STOP, client_id,
+                         stop_price=Decimal(stop))
+        )  # fmt: skip
+        return order.id
+
+    def session(self, name: str) -> None:
+        self.client.set(redis_schema.SESSION_KEY, name)
+
+    def worker_alive(self) -> None:
+        self.client.set(redis_schema.WORKER_HEARTBEAT_KEY, datetime.now(UTC).isoformat(), ex=15)
+
+    def risk(self, symbol: str, report: date | None, as_of: datetime | None = None) -> None:
+        self.client.hset(
+            redis_schema.RISK_PARAMS_KEY.format(symbol=symbol),
+            mapping={
+                "symbol": symbol,
+                "cap_class": "large",
+                "atr": "2",
+                "next_report_date": report.isoformat() if report else "",
+                "as_of": (as_of or datetime.now(UTC)).isoformat(),
+            },
+        )
+
+    # --- looking --------------------------------------------------------------------------
+    def stops(self, symbol: str) -> list[Any]:
+        return [o for o in self.broker.list_open_orders() if o.symbol == symbol and o.kind.is_stop]
+
+    def qty(self, symbol: str) -> Decimal:
+        position = self.broker.get_position(symbol)
+        return position.qty if position else Decimal(0)
+
+    def events(self, name: str, stream: str = events.POSITIONS_STREAM) -> list[dict[str, Any]]:
+        out = []
+        for _id, fields in self.client.xrange(stream):
+            event = events.decode_event(fields)
+            if event.event == name:
+                out.append(event.data)
+        return out
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        import duckdb
+
+        with duckdb.connect(str(self.duckdb_path), read_only=True) as conn:
+            return conn.execute(query).fetchall()
+
+    # --- Dagster ----------------------------------------------------------------------------
+    def tick(
+        self, sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None = None
+    ) -> Any:
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources=self.resources
+        ) as context:
+            return sensor.evaluate_tick(context)
+
+    def launch(
+        self, job: dg.JobDefinition, instance: dg.DagsterInstance, request: dg.RunRequest
+    ) -> dg.ExecuteInProcessResult:
+        """What the daemon does with a run request: one run, with its key and config."""
+        return job.execute_in_process(
+            run_config=request.run_config,
+            instance=instance,
+            resources=self.resources,
+            tags={**request.tags, "dagster/run_key": request.run_key or ""},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def env(
+    settings: Settings, sim: SimulatorHandle, redis_url: str, duckdb_path: Path
+) -> Iterator[Env]:
+    e = Env(settings, sim, redis_url, duckdb_path)
+    yield e
+    e.close()
+
+
+def new_york_today() -> date:
+    return datetime.now(NEW_YORK).date()
+
+
+def step_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict[str, Any]:
+    """The op output's metadata, as plain values."""
+    for event in result.events_for_node(op):
+        if event.event_type_value == "STEP_OUTPUT":
+            metadata = event.event_specific_data.metadata  # type: ignore[union-attr]
+            return {k: getattr(v, "value", v) for k, v in metadata.items()}
+    raise AssertionError(f"no output for {op}")
+
+
+@pytest.fixture
+def harness(
+    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
+) -> Iterator[Harness]:
+    """The streaming tests' worker harness on this folder's simulator."""
+    h = Harness(settings, sim, redis_client, redis_url)
+    yield h
+    h.close()

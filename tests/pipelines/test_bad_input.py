@@ -10,14 +10,14 @@ import dagster as dg
 import pytest
 import redis
 
-from pipelines.alpha_vantage import AlphaVantageRateLimitError
-from pipelines.assets.atr import atr
-from pipelines.assets.daily_bars import daily_bars
-from pipelines.assets.earnings_calendar import earnings_calendar
-from pipelines.assets.risk_parameters import risk_parameters
-from pipelines.assets.symbol_profiles import symbol_profiles
-from pipelines.assets.universe import universe
+from pipelines.lib.alpha_vantage import AlphaVantageRateLimitError
+from pipelines.market_data.daily_bars import daily_bars
+from pipelines.market_data.universe import universe
 from pipelines.resources import WarehouseResource
+from pipelines.risk.atr import atr
+from pipelines.risk.earnings_calendar import earnings_calendar
+from pipelines.risk.risk_parameters import risk_parameters
+from pipelines.risk.symbol_profiles import symbol_profiles
 from position_manager.redis_schema import RISK_PARAMS_KEY
 from tests.pipelines.av_standin import (
     EARNINGS_CSV,

@@ -12,12 +12,12 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from pipelines.assets.atr import atr
-from pipelines.assets.daily_bars import daily_bars
-from pipelines.assets.earnings_calendar import earnings_calendar, earnings_calendar_fresh
-from pipelines.assets.risk_parameters import risk_parameters
-from pipelines.assets.symbol_profiles import symbol_profiles
-from pipelines.assets.universe import universe
+from pipelines.market_data.daily_bars import daily_bars
+from pipelines.market_data.universe import universe
+from pipelines.risk.atr import atr
+from pipelines.risk.earnings_calendar import earnings_calendar, earnings_calendar_fresh
+from pipelines.risk.risk_parameters import risk_parameters
+from pipelines.risk.symbol_profiles import symbol_profiles
 from position_manager.market_calendar import closed_sessions
 from position_manager.redis_schema import RISK_PARAMS_KEY
 from position_manager.sample_data import SAMPLE_BOOK

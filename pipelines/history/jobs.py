@@ -1,0 +1,283 @@
+"""The position-history job: Redis event streams -> DuckDB, exactly once by stream id.
+
+The job keeps its own read position per stream in the warehouse (`stream_cursors`), written in
+the same transaction as the rows it covers, and every insert is ``ON CONFLICT DO NOTHING`` on the
+stream id. So a run that fails half-way leaves the warehouse at the last committed batch, a second
+run requested for the same events inserts nothing, and the sensor's own cursor only decides *when*
+to run, never *what* is ingested. After each commit the job notes the ingested stream id in Redis
+(`HISTORY_INGESTED_KEY`), which is how the sensor — which never opens DuckDB — knows whether
+it is behind.
+
+Streams: `position.*` -> position_events (the columns the views use, see `pipelines.history.rows`),
+`order.*` -> orders (latest state per order id), `alert.*` -> alerts. A malformed message is
+counted, logged and skipped: it can never stop the history.
+"""
+
+# No `from __future__ import annotations`: Dagster checks the `context` annotation's type.
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import dagster as dg
+import duckdb
+import redis
+
+from pipelines.common import WAREHOUSE_POOL
+from pipelines.history.rows import (
+    ALERT_COLUMNS,
+    ORDER_COLUMNS,
+    POSITION_COLUMNS,
+    LedgerEntry,
+    PositionLedger,
+    alert_row,
+    order_row,
+    position_row,
+)
+from pipelines.resources import RedisResource, WarehouseResource
+from position_manager.errors import InvalidEventError
+from position_manager.events import ALERTS_STREAM, ORDERS_STREAM, POSITIONS_STREAM, decode_event
+from position_manager.logging import log_kv
+from position_manager.redis_schema import HISTORY_INGESTED_KEY, POSITION_STATE_KEY, text
+from warehouse.errors import WarehouseBusyError
+from warehouse.tables import ALERTS, OPEN_POSITIONS, ORDERS, POSITION_EVENTS, STREAM_CURSORS
+
+log = logging.getLogger(__name__)
+
+HISTORY_STREAMS: Final = (POSITIONS_STREAM, ORDERS_STREAM, ALERTS_STREAM)
+START_ID: Final = "0-0"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamIngest:
+    """What one run did with one stream."""
+
+    stream: str
+    read: int
+    written: int
+    bad: int
+    last_id: str
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    """Stream ids compare as (milliseconds, sequence), not as text ("10-0" > "9-0")."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def read_cursor(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
+    sql = f"SELECT last_id FROM {STREAM_CURSORS} WHERE stream = ?"
+    row = conn.execute(sql, [stream]).fetchone()
+    return str(row[0]) if row else START_ID
+
+
+def load_ledger(
+    conn: duckdb.DuckDBPyConnection, fallback_key: Callable[[str], str | None]
+) -> PositionLedger:
+    """Open positions as the warehouse knows them, so the next events attach to the right key."""
+    rows = conn.execute(
+        f"SELECT position_key, symbol, side, quantity, entry_price, realized_pnl "
+        f"FROM {OPEN_POSITIONS} ORDER BY last_event_at"
+    ).fetchall()
+    ledger = PositionLedger(fallback_key=fallback_key)
+    for key, symbol, side, quantity, entry_price, realized in rows:
+        ledger.entries[key] = LedgerEntry(
+            symbol, side, quantity, entry_price, Decimal(realized or 0)
+        )
+        ledger.key_by_symbol[symbol] = key  # ordered by last event: the latest wins
+    return ledger
+
+
+def state_position_key(client: redis.Redis) -> Callable[[str], str | None]:
+    """The worker's own key for a position it adopted without a `position.opened` event."""
+
+    def lookup(symbol: str) -> str | None:
+        raw = client.hget(POSITION_STATE_KEY.format(symbol=symbol), "position_key")
+        return text(raw) if raw else None
+
+    return lookup
+
+
+def _insert_sql(table: str, columns: Sequence[str], conflict: str) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({names}, ingested_at) VALUES ({marks}, now()) {conflict}"
+
+
+_POSITION_SQL: Final = _insert_sql(
+    POSITION_EVENTS, POSITION_COLUMNS, "ON CONFLICT (stream_id) DO NOTHING"
+)
+_ALERT_SQL: Final = _insert_sql(ALERTS, ALERT_COLUMNS, "ON CONFLICT (stream_id) DO NOTHING")
+_KEEP_IF_NULL: Final = ("qty", "filled_qty", "filled_avg_price", "position_key", "action")
+_ORDER_SQL: Final = (
+    f"INSERT INTO {ORDERS} ({', '.join(ORDER_COLUMNS)}, recorded_at) "
+    f"VALUES ({', '.join('?' for _ in ORDER_COLUMNS)}, now()) "
+    "ON CONFLICT (order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = coalesce(excluded.{c}, {ORDERS}.{c})" for c in _KEEP_IF_NULL)
+    + f", status = excluded.status, replaced_by = coalesce(excluded.replaced_by, "
+    f"{ORDERS}.replaced_by), created_at = coalesce({ORDERS}.created_at, excluded.created_at), "
+    "updated_at = excluded.updated_at, recorded_at = excluded.recorded_at"
+)
+
+
+def merge_order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per order id (DuckDB cannot update a row twice in one statement): later fields
+    win where they are known, the first `created_at` stays."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        found = merged.get(row["order_id"])
+        if found is None:
+            merged[row["order_id"]] = dict(row)
+            continue
+        for column, value in row.items():
+            if value is not None and not (column == "created_at" and found[column] is not None):
+                found[column] = value
+    return list(merged.values())
+
+
+def _write_batch(
+    conn: duckdb.DuckDBPyConnection,
+    stream: str,
+    rows: list[dict[str, Any]],
+    last_id: str,
+    read: int,
+    bad: int,
+) -> None:
+    """Rows and the stream's cursor in one transaction: both or neither."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if rows and stream == POSITIONS_STREAM:
+            conn.executemany(_POSITION_SQL, [[r[c] for c in POSITION_COLUMNS] for r in rows])
+        elif rows and stream == ALERTS_STREAM:
+            conn.executemany(_ALERT_SQL, [[r[c] for c in ALERT_COLUMNS] for r in rows])
+        elif rows:
+            for row in merge_order_rows(rows):
+                conn.execute(_ORDER_SQL, [row[c] for c in ORDER_COLUMNS])
+        conn.execute(
+            f"INSERT INTO {STREAM_CURSORS} VALUES (?, ?, ?, ?, now()) ON CONFLICT (stream) "
+            "DO UPDATE SET last_id = excluded.last_id, "
+            f"rows_read = {STREAM_CURSORS}.rows_read + excluded.rows_read, "
+            f"rows_bad = {STREAM_CURSORS}.rows_bad + excluded.rows_bad, "
+            "updated_at = excluded.updated_at",
+            [stream, last_id, read, bad],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def ingest_stream(
+    conn: duckdb.DuckDBPyConnection,
+    client: redis.Redis,
+    stream: str,
+    ledger: PositionLedger,
+    *,
+    batch_size: int = 1000,
+    max_batches: int = 100,
+) -> StreamIngest:
+    """Read `stream` after the warehouse's cursor, batch by batch, until caught up (or
+    `max_batches`, so one run stays short; the sensor asks again while behind)."""
+    last_id = read_cursor(conn, stream)
+    total_read = total_written = total_bad = 0
+    for _ in range(max_batches):
+        entries = client.xrange(stream, min=f"({last_id}", max="+", count=batch_size)
+        if not entries:
+            break
+        rows: list[dict[str, Any]] = []
+        bad = 0
+        for raw_id, fields in entries:
+            stream_id = text(raw_id)
+            try:
+                event = decode_event(fields or {})
+            except InvalidEventError as exc:
+                bad += 1
+                log_kv(log, logging.WARNING, "skipped a malformed message", stream=stream,
+                       stream_id=stream_id, reason=str(exc))  # fmt: skip
+                continue
+            if stream == POSITIONS_STREAM:
+                rows.append(position_row(stream_id, event, ledger))
+            elif stream == ALERTS_STREAM:
+                rows.append(alert_row(stream_id, event))
+            else:
+                order = order_row(event)
+                if order is None:
+                    bad += 1
+                    continue
+                rows.append(order)
+        last_id = text(entries[-1][0])
+        _write_batch(conn, stream, rows, last_id, len(entries), bad)
+        client.hset(HISTORY_INGESTED_KEY, stream, last_id)
+        total_read += len(entries)
+        total_written += len(rows)
+        total_bad += bad
+        if len(entries) < batch_size:
+            break
+    if total_read == 0:
+        client.hset(HISTORY_INGESTED_KEY, stream, last_id)  # nothing new: say how far we are anyway
+    return StreamIngest(stream, total_read, total_written, total_bad, last_id)
+
+
+def ingest_all(
+    conn: duckdb.DuckDBPyConnection,
+    client: redis.Redis,
+    *,
+    batch_size: int = 1000,
+    max_batches: int = 100,
+) -> list[StreamIngest]:
+    ledger = load_ledger(conn, state_position_key(client))
+    return [
+        ingest_stream(conn, client, s, ledger, batch_size=batch_size, max_batches=max_batches)
+        for s in HISTORY_STREAMS
+    ]
+
+
+class HistoryConfig(dg.Config):
+    """Batch size per transaction, and a cap on batches per stream per run (keeps runs short)."""
+
+    batch_size: int = 1000
+    max_batches_per_stream: int = 100
+
+
+@dg.op(
+    pool=WAREHOUSE_POOL,
+    description="Append position/order/alert stream messages to DuckDB, exactly once by id.",
+)
+def ingest_stream_events(
+    context: dg.OpExecutionContext,
+    config: HistoryConfig,
+    duckdb: WarehouseResource,
+    redis: RedisResource,
+) -> dg.Output[None]:
+    try:
+        with redis.get_client() as client, duckdb.get_connection() as conn:
+            results = ingest_all(
+                conn,
+                client,
+                batch_size=config.batch_size,
+                max_batches=config.max_batches_per_stream,
+            )
+    except WarehouseBusyError as exc:
+        # Transient by design (one writer): nothing was written, the sensor asks again.
+        context.log.warning(f"history not ingested this time: {exc}")
+        return dg.Output(None, metadata={"skipped": str(exc)})
+    metadata: dict[str, Any] = {}
+    for r in results:
+        name = r.stream.rsplit(":", 1)[-1]
+        metadata[f"{name}_read"] = r.read
+        metadata[f"{name}_written"] = r.written
+        metadata[f"{name}_malformed"] = r.bad
+        metadata[f"{name}_cursor"] = r.last_id
+    metadata["dagster/row_count"] = sum(r.written for r in results)
+    return dg.Output(None, metadata=metadata)
+
+
+@dg.job(
+    executor_def=dg.in_process_executor,
+    tags={"warehouse": "writer"},
+    description="Position, order and alert events from Redis into DuckDB (position_history).",
+)
+def ingest_position_history() -> None:
+    ingest_stream_events()

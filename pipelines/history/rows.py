@@ -1,0 +1,271 @@
+"""Turning stream messages into warehouse rows: position events, orders and alerts.
+
+Pure functions plus one small ledger; no Redis, no DuckDB (the ingest job in
+`pipelines.history.jobs` does the I/O). The worker's `position.*` events carry what each moment
+needs, not the columns the views want, so the mapping fills them in:
+
+- `position_key`: only `position.opened` names it; later events of the same symbol belong to the
+  position opened last (the ledger remembers it; a position the worker adopted at start-up without
+  an `opened` event is named by its Redis state, looked up by the caller).
+- realized P&L: partial exits (`profit_taking`, `earnings_reduction`) book
+  ``(price - entry) x shares x side`` at the decision price; `position.closed` carries the worker's
+  cumulative realized P&L from the actual fills, so the close books the difference. The sum over a
+  position is therefore exactly the worker's figure, and `daily_pnl` still sees partial exits on
+  the day they happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from position_manager import events
+from position_manager.events import Event
+
+POSITION_COLUMNS: Final = (
+    "stream_id", "event_id", "event", "ts", "symbol", "position_key", "side", "quantity",
+    "filled_qty", "price", "entry_price", "stop_price", "unrealized_pnl", "realized_pnl", "data",
+)  # fmt: skip
+ORDER_COLUMNS: Final = (
+    "order_id", "client_order_id", "symbol", "side", "kind", "qty", "filled_qty",
+    "filled_avg_price", "status", "position_key", "action", "replaced_by", "created_at",
+    "updated_at",
+)  # fmt: skip
+ALERT_COLUMNS: Final = ("stream_id", "event_id", "event", "ts", "symbol", "message", "data")
+
+# pm-<SYMBOL>-<l|s>-<10 hex>-<action...>: see rules.order_ids.
+_CLIENT_ID: Final = re.compile(r"^pm-(?P<key>.+?-[ls]-[0-9a-f]{10})-(?P<action>[a-z]+\d?)")
+_ACTIONS: Final = {
+    "stop": "stop",
+    "rp": "replace",
+    "tp1": "profit_1",
+    "tp2": "profit_2",
+    "earn": "earnings",
+    "breach": "stop_breach",
+}
+_STATUS_BY_EVENT: Final = {
+    events.ORDER_NEW: "new",
+    events.ORDER_FILLED: "filled",
+    events.ORDER_PARTIALLY_FILLED: "partially_filled",
+    events.ORDER_CANCELED: "canceled",
+    events.ORDER_REPLACED: "replaced",
+    events.ORDER_EXPIRED: "expired",
+    events.ORDER_FAILED: "rejected",
+}
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A finite Decimal from an event field (strings, numbers), None for anything else."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result.is_finite() else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+@dataclass
+class LedgerEntry:
+    """What the ingest knows about one open position between two events."""
+
+    symbol: str
+    side: str | None
+    quantity: Decimal | None
+    entry_price: Decimal | None
+    realized: Decimal = Decimal(0)
+
+
+@dataclass
+class PositionLedger:
+    """Open positions by key, and which key a symbol's next event belongs to.
+
+    Loaded from the warehouse at the start of an ingest run (`open_positions`), then kept in step
+    with the rows as they are mapped, in stream order.
+    """
+
+    entries: dict[str, LedgerEntry] = field(default_factory=dict)
+    key_by_symbol: dict[str, str] = field(default_factory=dict)
+    fallback_key: Callable[[str], str | None] = lambda symbol: None
+
+    def key_for(self, symbol: str) -> str | None:
+        key = self.key_by_symbol.get(symbol)
+        if key is None and symbol:
+            key = self.fallback_key(symbol)
+            if key is not None:
+                self.key_by_symbol[symbol] = key
+                self.entries.setdefault(key, LedgerEntry(symbol, None, None, None))
+        return key
+
+
+def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[str, Any]:
+    """One `position_events` row for a `position.*` message (updates the ledger)."""
+    d = event.data
+    symbol = _text(d.get("symbol")) or ""
+    name = event.event
+    key = _text(d.get("position_key"))
+    if name == events.POSITION_OPENED and key is not None:
+        ledger.key_by_symbol[symbol] = key
+    else:
+        key = key or ledger.key_for(symbol)
+    entry = ledger.entries.get(key) if key else None
+    if key is not None and entry is None:
+        entry = ledger.entries[key] = LedgerEntry(symbol, None, None, None)
+    row: dict[str, Any] = {c: None for c in POSITION_COLUMNS}
+    row.update(
+        stream_id=stream_id,
+        event_id=event.id,
+        event=name,
+        ts=event.ts,
+        symbol=symbol,
+        position_key=key,
+        data=json.dumps(d, separators=(",", ":")),
+        # Newer workers stamp every event with the position's side and entry price.
+        side=_text(d.get("side")),
+        entry_price=to_decimal(d.get("entry_price")),
+    )
+    if entry is not None and name != events.POSITION_OPENED:
+        entry.side = row["side"] or entry.side
+        entry.entry_price = row["entry_price"] or entry.entry_price
+    if name == events.POSITION_OPENED:
+        _opened(row, d, entry)
+    elif name == events.POSITION_STOP_SET:
+        row["stop_price"] = to_decimal(d.get("stop_price"))
+    elif name == events.POSITION_TRAILING_STOP_UPDATED:
+        row["stop_price"] = to_decimal(d.get("new_stop"))
+    elif name == events.POSITION_PNL_UPDATED:
+        row["unrealized_pnl"] = to_decimal(d.get("unrealized_pnl"))
+        row["price"] = to_decimal(d.get("current_price"))
+    elif name in (events.POSITION_PROFIT_TAKING, events.POSITION_EARNINGS_REDUCTION):
+        _partial_exit(row, d, entry)
+    elif name in (events.POSITION_STOP_HIT, events.POSITION_TARGET_HIT):
+        row["price"] = to_decimal(d.get("current_price"))
+        row["stop_price"] = to_decimal(d.get("stop_price"))
+    elif name == events.POSITION_CLOSED:
+        _closed(row, d, entry)
+        if key is not None:
+            ledger.entries.pop(key, None)
+            if ledger.key_by_symbol.get(symbol) == key:
+                del ledger.key_by_symbol[symbol]
+    if entry is not None:
+        row["side"] = row["side"] or entry.side
+        row["entry_price"] = row["entry_price"] or entry.entry_price
+    return row
+
+
+def _opened(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
+    quantity = to_decimal(d.get("quantity"))
+    side = _text(d.get("side"))
+    if side is None and quantity is not None:
+        side = "long" if quantity > 0 else "short"
+    added = to_decimal(d.get("added"))
+    row.update(
+        side=side,
+        quantity=quantity,
+        entry_price=to_decimal(d.get("entry_price")),
+        stop_price=to_decimal(d.get("stop_price")),
+    )
+    if added is None:  # a new position: filled at its entry price
+        row["filled_qty"] = abs(quantity) if quantity is not None else None
+        row["price"] = row["entry_price"]
+    else:  # added to: the entry price is the new average
+        row["filled_qty"] = added
+    if entry is not None:
+        entry.side = side or entry.side
+        entry.quantity = quantity if quantity is not None else entry.quantity
+        entry.entry_price = row["entry_price"] or entry.entry_price
+
+
+def _sign(side: str | None) -> int:
+    return -1 if side == "short" else 1
+
+
+def _partial_exit(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
+    shares = to_decimal(d.get("shares_sold"))
+    price = to_decimal(d.get("current_price"))
+    row.update(filled_qty=shares, price=price)
+    if entry is None or shares is None:
+        return
+    if entry.quantity is not None:
+        entry.quantity -= _sign(entry.side) * shares
+        row["quantity"] = entry.quantity
+    if price is not None and entry.entry_price is not None:
+        realized = (price - entry.entry_price) * shares * _sign(entry.side)
+        row["realized_pnl"] = realized
+        entry.realized += realized
+
+
+def _closed(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
+    """The shares this event closes are those the ledger still counts as open: when the close
+    is the fill of an exit already booked (a profit-taking that sold the rest), that is zero and
+    `quantity_closed` would count the same shares twice."""
+    closed_qty = to_decimal(d.get("quantity_closed"))
+    if entry is not None and entry.quantity is not None:
+        closed_qty = abs(entry.quantity)
+    row.update(quantity=Decimal(0), price=to_decimal(d.get("exit_price")), filled_qty=closed_qty)
+    total = to_decimal(d.get("pnl"))
+    if total is not None:
+        row["realized_pnl"] = total - (entry.realized if entry is not None else Decimal(0))
+    elif entry is not None and row["filled_qty"] is None:
+        row["realized_pnl"] = Decimal(0)
+
+
+def order_action(client_order_id: str) -> tuple[str | None, str | None]:
+    """(position_key, action) from one of our deterministic client order ids; (None, None) for
+    orders placed by hand or by another system."""
+    if client_order_id.startswith("pm-entry-"):
+        return None, "entry"
+    match = _CLIENT_ID.match(client_order_id)
+    if match is None:
+        return None, None
+    action = match["action"]
+    return match["key"], _ACTIONS.get(action, action)
+
+
+def order_row(event: Event) -> dict[str, Any] | None:
+    """The latest known state of one order from an `order.*` message; None without an order id."""
+    d = event.data
+    order_id = _text(d.get("order_id"))
+    if order_id is None:
+        return None
+    client_id = _text(d.get("client_order_id")) or order_id
+    key, action = order_action(client_id)
+    ts: datetime = event.ts
+    return {
+        "order_id": order_id,
+        "client_order_id": client_id,
+        "symbol": _text(d.get("symbol")) or "",
+        "side": _text(d.get("side")) or "",
+        "kind": _text(d.get("order_type")) or "",
+        "qty": to_decimal(d.get("qty")),
+        "filled_qty": to_decimal(d.get("filled_qty")),
+        "filled_avg_price": to_decimal(d.get("filled_avg_price")),
+        "status": _text(d.get("status")) or _STATUS_BY_EVENT.get(event.event, event.event),
+        "position_key": key,
+        "action": action,
+        "replaced_by": _text(d.get("replaced_by")),
+        "created_at": ts if event.event == events.ORDER_NEW else None,
+        "updated_at": ts,
+    }
+
+
+def alert_row(stream_id: str, event: Event) -> dict[str, Any]:
+    d = event.data
+    return {
+        "stream_id": stream_id,
+        "event_id": event.id,
+        "event": event.event,
+        "ts": event.ts,
+        "symbol": _text(d.get("symbol")),
+        "message": _text(d.get("message")),
+        "data": json.dumps(d, separators=(",", ":")),
+    }
