@@ -14,9 +14,9 @@ from typing import Any
 from broker.alpaca_adapter import AlpacaBroker
 from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import ResiliencePolicy
-from broker.simulator.core import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 from position_manager.config import BrokerKind, Settings
 from position_manager.errors import ConfigError
+from simulator.core import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 
 
 def build_broker(
@@ -46,7 +46,7 @@ def build_broker(
         if base_url is None:
             raise ConfigError(
                 "the simulator broker needs its URL: start it with "
-                "broker.simulator.start_simulator() and pass handle.url as base_url"
+                "simulator.start_simulator() and pass handle.url as base_url"
             )
         if rate_limiter is None:
             # Each simulator counts its own budget, so the shared limiter is per simulator URL.

@@ -15,7 +15,7 @@ import pytest
 from broker.alpaca_adapter import AlpacaBroker
 from broker.rate_limit import RateLimiter
 from broker.resilience import ResiliencePolicy
-from broker.simulator import SimulatorHandle, start_simulator
+from simulator import SimulatorHandle, start_simulator
 
 # Monday 3 March 2025, 10:00 New York (EST): regular session.
 REGULAR_OPEN_MORNING = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)

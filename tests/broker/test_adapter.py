@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from broker.alpaca_adapter import AlpacaBroker
-from broker.simulator import SimulatorHandle
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.sample_data import SAMPLE_UNIVERSE
+from simulator import SimulatorHandle
 from tests.broker.conftest import make_broker, unique_id
 
 D = Decimal
@@ -259,7 +259,7 @@ def test_open_orders_filtered_by_symbol(sim: SimulatorHandle, broker: AlpacaBrok
 
 
 def test_daily_bars_for_many_symbols_follow_next_page_token(redis_url: str) -> None:
-    from broker.simulator import start_simulator
+    from simulator import start_simulator
     from tests.broker.conftest import REGULAR_OPEN_MORNING
 
     with start_simulator(

@@ -21,7 +21,7 @@ def alpha_vantage() -> Iterator[AlphaVantageStandIn]:
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[Any]:
     """One local Alpaca simulator per module, with the demo book open (SAMPLE_BOOK)."""
-    from broker.simulator import start_simulator
+    from simulator import start_simulator
 
     handle = start_simulator()
     handle.simulator.seed_positions()

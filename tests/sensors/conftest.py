@@ -14,7 +14,6 @@ import dagster as dg
 import pytest
 import redis
 
-from broker.simulator import SimulatorHandle, start_simulator
 from pipelines.resources import (
     BrokerResource,
     PipelineConfigResource,
@@ -25,6 +24,7 @@ from position_manager import events
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide
 from position_manager.config import Settings
 from position_manager.market_calendar import NEW_YORK
+from simulator import SimulatorHandle, start_simulator
 from tests.streaming.conftest import Harness
 
 # Tuesday 2026-11-24 10:00 New York: the regular session (the simulator's clock is frozen there).

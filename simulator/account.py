@@ -10,11 +10,11 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from broker.simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
-from broker.simulator.state import SimBook, SimOrder
+from simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
+from simulator.state import SimBook, SimOrder
 
 if TYPE_CHECKING:
-    from broker.simulator.engine import EngineConfig
+    from simulator.engine import EngineConfig
 
 
 class AccountMixin:

@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from broker.simulator.account import AccountMixin
-from broker.simulator.clock import SimClock
-from broker.simulator.matching import MatchingMixin
-from broker.simulator.order_rules import (
+from position_manager.market_calendar import day_end_for
+from position_manager.session import Session
+from simulator.account import AccountMixin
+from simulator.clock import SimClock
+from simulator.matching import MatchingMixin
+from simulator.order_rules import (
     INVALID,
     NOT_FOUND,
     UNPROCESSABLE,
@@ -35,10 +37,8 @@ from broker.simulator.order_rules import (
     parse_order,
     tick_for,
 )
-from broker.simulator.serialize import order_json
-from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
-from position_manager.market_calendar import day_end_for
-from position_manager.session import Session
+from simulator.serialize import order_json
+from simulator.state import SimBook, SimOrder, SimPosition, SimQuote
 
 TradeUpdate = dict[str, Any]
 _AVG_PLACES = Decimal("0.000001")

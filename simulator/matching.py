@@ -12,13 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from broker.simulator.clock import SimClock
-from broker.simulator.order_rules import STOP_TYPES, plain, tick_for
-from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
 from position_manager.session import Session
+from simulator.clock import SimClock
+from simulator.order_rules import STOP_TYPES, plain, tick_for
+from simulator.state import SimBook, SimOrder, SimPosition, SimQuote
 
 if TYPE_CHECKING:
-    from broker.simulator.engine import EngineConfig
+    from simulator.engine import EngineConfig
 
 _AVG_PLACES = Decimal("0.000001")
 

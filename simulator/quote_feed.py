@@ -20,7 +20,7 @@ from position_manager.errors import InvalidEventError
 from position_manager.logging import log_kv
 
 if TYPE_CHECKING:
-    from broker.simulator.core import Simulator
+    from simulator.core import Simulator
 
 log = logging.getLogger(__name__)
 

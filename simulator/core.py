@@ -1,6 +1,6 @@
 """The simulator as one object: engine, clock, faults, rate limit, events, snapshot, quote feed.
 
-The HTTP app (`broker.simulator.app`) is a thin shell over this; tests and demos may also call
+The HTTP app (`simulator.app`) is a thin shell over this; tests and demos may also call
 it directly (`feed_quote`, `set_clock`, `seed_positions`, `set_faults`).
 """
 
@@ -19,16 +19,16 @@ from typing import Any
 import redis
 
 from broker.rate_limit import RateLimiter
-from broker.simulator.clock import SimClock
-from broker.simulator.engine import Engine, EngineConfig, TradeUpdate
-from broker.simulator.faults import FaultConfig, Faults
-from broker.simulator.quote_feed import QuoteConsumer
-from broker.simulator.state import book_to_json, load_snapshot, write_atomic
 from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.sample_data import SAMPLE_BOOK
 from position_manager.session import Session
+from simulator.clock import SimClock
+from simulator.engine import Engine, EngineConfig, TradeUpdate
+from simulator.faults import FaultConfig, Faults
+from simulator.quote_feed import QuoteConsumer
+from simulator.state import book_to_json, load_snapshot, write_atomic
 
 log = logging.getLogger(__name__)
 
