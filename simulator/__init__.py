@@ -5,19 +5,15 @@ as alpaca-py's `url_override`), `.simulator` (feed quotes, move the clock, seed 
 inject faults) and `.stop()`. `python -m simulator` runs one from the command line.
 """
 
-from simulator.core import (
-    DEFAULT_API_KEY,
-    DEFAULT_SECRET_KEY,
-    Simulator,
-    SimulatorConfig,
-)
+from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
+from simulator.core import Simulator, SimulatorConfig
 from simulator.engine import EngineConfig
 from simulator.faults import FaultConfig
 from simulator.server import SimulatorHandle, start_simulator
 
 __all__ = [
-    "DEFAULT_API_KEY",
-    "DEFAULT_SECRET_KEY",
+    "SIMULATOR_API_KEY",
+    "SIMULATOR_SECRET_KEY",
     "EngineConfig",
     "FaultConfig",
     "Simulator",

@@ -24,6 +24,7 @@ from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.sample_data import SAMPLE_BOOK
 from position_manager.session import Session
+from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
 from simulator.clock import SimClock
 from simulator.engine import Engine, EngineConfig, TradeUpdate
 from simulator.faults import FaultConfig, Faults
@@ -32,14 +33,11 @@ from simulator.state import book_to_json, load_snapshot, write_atomic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_KEY = "simulator-key"
-DEFAULT_SECRET_KEY = "simulator-secret"
-
 
 @dataclass(slots=True)
 class SimulatorConfig:
-    api_key: str = DEFAULT_API_KEY
-    secret_key: str = DEFAULT_SECRET_KEY
+    api_key: str = SIMULATOR_API_KEY
+    secret_key: str = SIMULATOR_SECRET_KEY
     rate_limit: int = 200  # requests per `rate_window_seconds` per key, then 429
     rate_window_seconds: int = 60
     max_bars_page: int = 10_000
