@@ -18,17 +18,17 @@ from typing import Any
 
 import redis
 
-from broker.rate_limit import RateLimiter
-from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.sample_data import SAMPLE_BOOK
 from position_manager.session import Session
 from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
+from position_manager.trade_updates import order_event
 from simulator.clock import SimClock
 from simulator.engine import Engine, EngineConfig, TradeUpdate
 from simulator.faults import FaultConfig, Faults
 from simulator.quote_feed import QuoteConsumer
+from simulator.rate_limit import RequestWindow
 from simulator.state import book_to_json, load_snapshot, write_atomic
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Simulator:
         self.faults = Faults(cfg.faults if cfg.faults is not None else FaultConfig.from_env())
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
-        self._limiters: dict[str, RateLimiter] = {}
+        self._limiters: dict[str, RequestWindow] = {}
         self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
         if book is not None:
@@ -131,11 +131,11 @@ class Simulator:
             )
 
     # --- controls ------------------------------------------------------------------------------
-    def limiter_for(self, api_key: str) -> RateLimiter:
+    def limiter_for(self, api_key: str) -> RequestWindow:
         with self._stats_lock:
             limiter = self._limiters.get(api_key)
             if limiter is None:
-                limiter = RateLimiter(self.config.rate_limit, self.config.rate_window_seconds)
+                limiter = RequestWindow(self.config.rate_limit, self.config.rate_window_seconds)
                 self._limiters[api_key] = limiter
             return limiter
 

@@ -15,10 +15,10 @@ import requests
 
 from broker.alpaca_adapter import AlpacaBroker
 from broker.errors import InsufficientQuantityError, OrderRejectedError
-from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.session import Session
+from position_manager.trade_updates import order_event
 from simulator import EngineConfig, SimulatorHandle, start_simulator
 from tests.broker.conftest import REGULAR_OPEN_MORNING, make_broker
 
