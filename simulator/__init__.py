@@ -6,8 +6,8 @@ inject faults) and `.stop()`. `python -m simulator` runs one from the command li
 """
 
 from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
-from simulator.core import Simulator, SimulatorConfig
-from simulator.engine import EngineConfig
+from simulator.config import EngineConfig, SimulatorConfig
+from simulator.core import Simulator
 from simulator.faults import FaultConfig
 from simulator.server import SimulatorHandle, start_simulator
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from position_manager.logging import configure_logging, log_kv
-from simulator.core import SimulatorConfig
+from simulator.config import SimulatorConfig
 from simulator.server import start_simulator
 
 log = logging.getLogger("simulator")

@@ -10,10 +10,8 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -22,34 +20,17 @@ from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.sample_data import SAMPLE_BOOK
 from position_manager.session import Session
-from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
 from position_manager.trade_updates import order_event
 from simulator.clock import SimClock
-from simulator.engine import Engine, EngineConfig, TradeUpdate
+from simulator.config import SimulatorConfig
+from simulator.engine import Engine
 from simulator.faults import FaultConfig, Faults
 from simulator.quote_feed import QuoteConsumer
 from simulator.rate_limit import RequestWindow
-from simulator.state import book_to_json, load_snapshot, write_atomic
+from simulator.snapshot import book_to_json, load_snapshot, write_atomic
+from simulator.updates import TradeUpdate
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class SimulatorConfig:
-    api_key: str = SIMULATOR_API_KEY
-    secret_key: str = SIMULATOR_SECRET_KEY
-    rate_limit: int = 200  # requests per `rate_window_seconds` per key, then 429
-    rate_window_seconds: int = 60
-    max_bars_page: int = 10_000
-    engine: EngineConfig = field(default_factory=EngineConfig)
-    snapshot_path: Path | None = None
-    snapshot_interval: float = 0.2  # seconds between snapshot writes while changes arrive
-    redis_url: str | None = None  # publish order.* events here
-    consume_quotes: bool = False  # read QUOTES_STREAM from redis_url with its own group
-    quote_group: str = "simulator"
-    clock_start: datetime | None = None  # None and speed 1: real time
-    clock_speed: float = 1.0
-    faults: FaultConfig | None = None  # None: from PM_SIM_* environment variables
 
 
 class Simulator:

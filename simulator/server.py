@@ -12,7 +12,8 @@ from typing import Any
 import uvicorn
 
 from simulator.app import build_app
-from simulator.core import Simulator, SimulatorConfig
+from simulator.config import SimulatorConfig
+from simulator.core import Simulator
 
 
 class SimulatorHandle:

@@ -1,22 +1,25 @@
-"""The simulator's book: orders, positions, cash and last quotes, and its JSON snapshot.
+"""The simulator's state: its book (orders, positions, cash, last quotes) and `EngineState`,
+the one object the engine's parts share.
 
-The snapshot is written atomically (temp file + rename), so a crash mid-write leaves the previous
-snapshot intact, and read back at start: a long demo can be stopped and resumed.
+`SimBook` is what the snapshot persists. `EngineState` adds what the engine derives from the book
+(open orders per symbol, open DAY orders, the last session seen) and the lock that guards all of
+it, so `AccountRules`, `Matcher` and `OrderDesk` each receive the same state in their
+constructors instead of sharing fields through a common host class.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field, fields
+import threading
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+
+from position_manager.session import Session
+from simulator.clock import SimClock
+from simulator.config import EngineConfig
 
 OPEN_STATUSES = frozenset({"new", "accepted", "partially_filled", "pending_new", "held"})
-SNAPSHOT_VERSION = 1
 
 
 @dataclass(slots=True)
@@ -94,103 +97,45 @@ class SimBook:
     last_order_ts: datetime | None = None
 
 
-# --- JSON ------------------------------------------------------------------------------------
-_DECIMALS = {
-    "qty",
-    "filled_qty",
-    "filled_avg_price",
-    "limit_price",
-    "stop_price",
-    "trail_percent",
-    "trail_price",
-    "hwm",
-    "avg_entry_price",
-    "lastday_price",
-    "bid",
-    "ask",
-    "last",
-    "cash",
-}
-_DATETIMES = {
-    "created_at",
-    "updated_at",
-    "submitted_at",
-    "expires_at",
-    "filled_at",
-    "canceled_at",
-    "expired_at",
-    "replaced_at",
-    "failed_at",
-    "timestamp",
-    "last_order_ts",
-}
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot snapshot {type(value).__name__}")
-
-
-def _decode_fields(cls: type, raw: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in names:
-            continue
-        if value is not None and key in _DECIMALS:
-            value = Decimal(value)
-        elif value is not None and key in _DATETIMES:
-            value = datetime.fromisoformat(value)
-        values[key] = value
-    return cls(**values)
-
-
-def book_to_json(book: SimBook) -> str:
-    return json.dumps({"version": SNAPSHOT_VERSION, **asdict(book)}, default=_encode)
-
-
-def book_from_json(text: str) -> SimBook:
-    raw = json.loads(text)
-    if raw.get("version") != SNAPSHOT_VERSION:
-        raise ValueError(f"unsupported simulator snapshot version {raw.get('version')!r}")
+def new_book(config: EngineConfig, now: datetime) -> SimBook:
+    """An empty account with `config.starting_cash` and fresh ids."""
     return SimBook(
-        account_id=raw["account_id"],
-        account_number=raw["account_number"],
-        cash=Decimal(raw["cash"]),
-        created_at=datetime.fromisoformat(raw["created_at"]),
-        orders={k: _decode_fields(SimOrder, v) for k, v in raw["orders"].items()},
-        client_ids=dict(raw["client_ids"]),
-        positions={k: _decode_fields(SimPosition, v) for k, v in raw["positions"].items()},
-        quotes={k: _decode_fields(SimQuote, v) for k, v in raw["quotes"].items()},
-        last_order_ts=(
-            datetime.fromisoformat(raw["last_order_ts"]) if raw.get("last_order_ts") else None
-        ),
+        account_id=str(uuid.uuid4()),
+        account_number=f"PA{uuid.uuid4().int % 10**10:010d}",
+        cash=config.starting_cash,
+        created_at=now,
     )
 
 
-def save_snapshot(book: SimBook, path: Path) -> None:
-    write_atomic(path, book_to_json(book))
+class EngineState:
+    """The book, its indexes, the clock and the lock: everything the engine's parts share.
 
+    All mutations hold `lock` (re-entrant): HTTP handlers, the quote consumer and tests call
+    concurrently, and one operation (a submit that fills) passes through several parts.
+    """
 
-def write_atomic(path: Path, text: str) -> None:
-    """Readers see the old snapshot or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def __init__(self, clock: SimClock, book: SimBook) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.book = book
+        self.open_by_symbol: dict[str, set[str]] = {}  # symbol -> ids of its open orders
+        self.day_orders: set[str] = set()  # ids of open DAY orders (they expire)
+        for order in self.book.orders.values():
+            self.index(order)
+        self.last_session: Session | None = None  # waiting orders are retried when it changes
 
+    def index(self, order: SimOrder) -> None:
+        """Keep the indexes current after `order` was created or changed status."""
+        if order.is_open:
+            self.open_by_symbol.setdefault(order.symbol, set()).add(order.id)
+            if order.time_in_force == "day":
+                self.day_orders.add(order.id)
+        else:
+            self.open_by_symbol.get(order.symbol, set()).discard(order.id)
+            self.day_orders.discard(order.id)
 
-def load_snapshot(path: Path) -> SimBook | None:
-    if not path.exists():
-        return None
-    return book_from_json(path.read_text())
+    def replace_book(self, book: SimBook) -> None:
+        """Start over on a new, empty `book` (so the indexes start empty too)."""
+        self.book = book
+        self.open_by_symbol.clear()
+        self.day_orders.clear()
