@@ -20,7 +20,7 @@ from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, Ti
 from position_manager.session import Session
 from position_manager.trade_updates import order_event
 from simulator import EngineConfig, SimulatorHandle, start_simulator
-from tests.broker.conftest import REGULAR_OPEN_MORNING, make_broker
+from tests.alpaca_harness import REGULAR_OPEN_MORNING, make_broker
 
 D = Decimal
 PRE_MARKET = datetime(2025, 3, 3, 13, 0, tzinfo=UTC)  # 08:00 New York
