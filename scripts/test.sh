@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== ruff" && .venv/bin/ruff check . && .venv/bin/ruff format --check .
-echo "== mypy" && .venv/bin/mypy position_manager rules broker simulator streaming pipelines warehouse
+echo "== mypy" && .venv/bin/mypy position_manager rules simulator broker streaming pipelines warehouse
 echo "== pytest" && .venv/bin/python -m pytest "$@"
