@@ -186,7 +186,7 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
             started.append(server)
             env["REDIS_URL"] = url
         if settings.broker_kind is BrokerKind.SIMULATOR:
-            from broker.simulator.embedded import ensure_simulator
+            from simulator.embedded import ensure_simulator
 
             _sim_url, sim = ensure_simulator(settings, url)
             if sim is not None:

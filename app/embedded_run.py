@@ -31,7 +31,6 @@ import redis
 from book.risk import load_risk_params
 from broker.factory import build_broker
 from broker.interface import Broker
-from broker.simulator import start_simulator
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.local_redis import RedisServer, free_port
@@ -39,6 +38,7 @@ from position_manager.market_calendar import NEW_YORK, market_day
 from position_manager.sample_data import SAMPLE_BOOK
 from rules.model import Position
 from rules.ticks import round_to_tick, tick_size
+from simulator import start_simulator
 from streaming.consumer import ConsumerConfig
 from streaming.session_publisher import SessionPublisher
 from streaming.worker import Worker

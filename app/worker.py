@@ -1,6 +1,6 @@
 """`python -m app.worker`: run the worker until SIGTERM/SIGINT (then finish the batch, ack, exit 0).
 
-With no Alpaca keys it starts the embedded broker simulator (fed from the same quote stream) and
+With no Alpaca keys it starts the embedded Alpaca simulator (fed from the same quote stream) and
 a calendar/clock session publisher; with keys it also runs the Alpaca quote and trade-update
 bridges for the held symbols plus WATCHLIST.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import redis
 
 from broker.factory import build_broker
-from broker.simulator.embedded import ensure_simulator
 from position_manager.config import BrokerKind, load_settings
 from position_manager.errors import ConfigError, PositionManagerError
 from position_manager.local_redis import ensure_redis
 from position_manager.logging import configure_logging, log_kv
+from simulator.embedded import ensure_simulator
 from streaming.session_publisher import SessionPublisher
 from streaming.worker import run_worker
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from broker.alpaca_adapter import AlpacaBroker
 from broker.rate_limit import RateLimiter
-from broker.simulator import start_simulator
+from simulator import start_simulator
 
 
 def main() -> None:

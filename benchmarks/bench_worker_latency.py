@@ -8,7 +8,7 @@ of this process, with the interpreter settings `run_worker` uses (`tune_interpre
 Where things run (2 cores are shared by all of them):
   - the producer is its own process by default (quotes come from another service; `--producer
     thread` puts it in the worker's process instead, competing for the GIL);
-  - the broker simulator is its own process, standing in for a remote broker. By default it is
+  - the Alpaca simulator is its own process, standing in for a remote broker. By default it is
     given the opening prices once (`--sim-feed api`) and then only answers orders: Alpaca runs on
     Alpaca's machines, not on the worker's two cores. `--sim-feed stream` makes it follow all
     1,000 quotes/s from Redis, as the embedded simulator does, and then its CPU competes with the
@@ -214,7 +214,7 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
     with RedisServer(port=free_port(), directory=tmp / "redis").start(appendonly=False) as server:
         client = redis.Redis.from_url(server.url)
         sim = subprocess.Popen(
-            [sys.executable, "-m", "broker.simulator", "--redis-url", server.url]
+            [sys.executable, "-m", "simulator", "--redis-url", server.url]
             + (["--consume-quotes"] if args.sim_feed == "stream" else [])
             + ["--rate-limit", "1000000", "--clock-speed", "0"]
             + ["--clock-start", "2026-11-24T15:00:00+00:00"],

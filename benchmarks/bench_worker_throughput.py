@@ -23,10 +23,10 @@ import redis
 
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
-from broker.simulator import start_simulator
 from position_manager import events, redis_schema
 from position_manager.config import load_settings
 from position_manager.local_redis import RedisServer, free_port
+from simulator import start_simulator
 from streaming.consumer import ConsumerConfig
 from streaming.worker import Worker, tune_interpreter
 

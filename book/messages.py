@@ -101,7 +101,7 @@ def parse_quote(data: dict[str, Any]) -> Quote:
 
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
-    """An `order.*` event's data (see broker/trade_updates.py for the producer side)."""
+    """An `order.*` event's data (see position_manager/trade_updates.py for the producer side)."""
 
     symbol: str
     order_id: str

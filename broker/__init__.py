@@ -1,1 +1,2 @@
-"""Broker access: the alpaca-py adapter, its typed errors, and the local Alpaca simulator."""
+"""Broker access: the alpaca-py adapter and its typed errors (the local Alpaca simulator it can
+talk to is the top-level `simulator` package)."""

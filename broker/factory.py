@@ -14,9 +14,9 @@ from typing import Any
 from broker.alpaca_adapter import AlpacaBroker
 from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import ResiliencePolicy
-from broker.simulator.core import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
 from position_manager.config import BrokerKind, Settings
 from position_manager.errors import ConfigError
+from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
 
 
 def build_broker(
@@ -46,15 +46,15 @@ def build_broker(
         if base_url is None:
             raise ConfigError(
                 "the simulator broker needs its URL: start it with "
-                "broker.simulator.start_simulator() and pass handle.url as base_url"
+                "simulator.start_simulator() and pass handle.url as base_url"
             )
         if rate_limiter is None:
             # Each simulator counts its own budget, so the shared limiter is per simulator URL.
             common["rate_limiter"] = limiter_for_key(
-                f"{DEFAULT_API_KEY}@{base_url}", settings.alpaca_rate_limit_per_minute
+                f"{SIMULATOR_API_KEY}@{base_url}", settings.alpaca_rate_limit_per_minute
             )
         return AlpacaBroker(
-            DEFAULT_API_KEY, DEFAULT_SECRET_KEY, base_url=base_url, data_url=base_url, **common
+            SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY, base_url=base_url, data_url=base_url, **common
         )
     if settings.alpaca_api_key is None or settings.alpaca_secret_key is None:
         raise ConfigError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")

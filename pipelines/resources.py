@@ -106,7 +106,7 @@ class BrokerResource(dg.ConfigurableResource):
         settings = self.pm_config.settings()
         base_url = self.base_url
         if settings.broker_kind is BrokerKind.SIMULATOR and base_url is None:
-            from broker.simulator.embedded import ensure_simulator
+            from simulator.embedded import ensure_simulator
 
             # The worker's simulator when one is running (same SIMULATOR_PORT), else one for
             # this run on that port, with the same snapshot file.

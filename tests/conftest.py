@@ -1,5 +1,6 @@
 """Fixtures every test uses: a real redis-server per test session, a clean database per test,
-a temp DuckDB file and settings pointing at both. No fakes."""
+a temp DuckDB file and settings pointing at both, and the simulator with the real adapter on it.
+No fakes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from broker.alpaca_adapter import AlpacaBroker
 from position_manager.config import Settings, load_settings
 from position_manager.local_redis import RedisServer, free_port
+from simulator import SimulatorHandle, start_simulator
+from tests.alpaca_harness import REGULAR_OPEN_MORNING, make_broker
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +57,19 @@ def settings(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) ->
     return load_settings(
         redis_url=redis_url, data_dir=tmp_path / "data", simulator_port=free_port()
     )
+
+
+# --- the simulator over HTTP and the real adapter (tests/broker, tests/simulator) -----------
+@pytest.fixture
+def sim(redis_url: str) -> Iterator[SimulatorHandle]:
+    """A simulator on the test's Redis, its clock frozen in the regular session."""
+    handle = start_simulator(
+        redis_url=redis_url, clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, rate_limit=10_000
+    )
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def broker(sim: SimulatorHandle) -> AlpacaBroker:
+    return make_broker(sim)

@@ -1,7 +1,7 @@
 """Alpaca's `TradingStream` trade updates -> `ORDERS_STREAM` (order.* events).
 
-The mapping is `broker.trade_updates.order_event`, the same one the simulator uses, so the worker
-sees identical events whichever broker is behind it. Order events are never trimmed.
+The mapping is `position_manager.trade_updates.order_event`, the same one the simulator uses, so
+the worker sees identical events whichever broker is behind it. Order events are never trimmed.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 from alpaca.trading.stream import TradingStream
 
-from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.logging import log_kv
+from position_manager.trade_updates import order_event
 from streaming.bridges.thread import StreamThread
 
 log = logging.getLogger(__name__)

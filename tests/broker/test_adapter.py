@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from broker.alpaca_adapter import AlpacaBroker
-from broker.simulator import SimulatorHandle
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.sample_data import SAMPLE_UNIVERSE
-from tests.broker.conftest import make_broker, unique_id
+from simulator import SimulatorHandle
+from tests.alpaca_harness import make_broker, unique_id
 
 D = Decimal
 
@@ -259,8 +259,8 @@ def test_open_orders_filtered_by_symbol(sim: SimulatorHandle, broker: AlpacaBrok
 
 
 def test_daily_bars_for_many_symbols_follow_next_page_token(redis_url: str) -> None:
-    from broker.simulator import start_simulator
-    from tests.broker.conftest import REGULAR_OPEN_MORNING
+    from simulator import start_simulator
+    from tests.alpaca_harness import REGULAR_OPEN_MORNING
 
     with start_simulator(
         clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, max_bars_page=25

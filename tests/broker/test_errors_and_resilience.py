@@ -18,9 +18,9 @@ from broker.errors import (
 )
 from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import CircuitOpenError, Resilience, ResiliencePolicy
-from broker.simulator import SimulatorHandle, start_simulator
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
-from tests.broker.conftest import FAST_POLICY, REGULAR_OPEN_MORNING, make_broker
+from simulator import SimulatorHandle, start_simulator
+from tests.alpaca_harness import FAST_POLICY, REGULAR_OPEN_MORNING, make_broker
 
 D = Decimal
 

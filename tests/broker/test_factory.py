@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from broker.factory import build_broker
-from broker.simulator import SimulatorHandle
 from position_manager.config import Settings, load_settings
 from position_manager.errors import ConfigError
+from simulator import SimulatorHandle
 
 
 def test_without_keys_the_broker_is_the_simulator(settings: Settings, sim: SimulatorHandle) -> None:

@@ -18,7 +18,6 @@ import dagster as dg
 import pytest
 import redis
 
-from broker.simulator import SimulatorHandle, start_simulator
 from pipelines.resources import (
     BrokerResource,
     PipelineConfigResource,
@@ -30,6 +29,7 @@ from position_manager import events, redis_schema
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide
 from position_manager.config import Settings
 from position_manager.market_calendar import NEW_YORK
+from simulator import SimulatorHandle, start_simulator
 from tests.pipelines.av_standin import AlphaVantageStandIn, serve_alpha_vantage
 from tests.streaming.conftest import Harness
 

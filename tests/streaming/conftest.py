@@ -1,4 +1,4 @@
-"""Scenario harness: a real redis-server, the broker simulator over HTTP, the real alpaca-py SDK
+"""Scenario harness: a real redis-server, the Alpaca simulator over HTTP, the real alpaca-py SDK
 (through `AlpacaBroker`) and the worker run step by step — no stub broker, no sleep-and-hope."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import redis
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
 from broker.resilience import ResiliencePolicy
-from broker.simulator import SimulatorHandle, start_simulator
 from position_manager import events, redis_schema
 from position_manager.broker_types import BrokerOrder
 from position_manager.config import Settings
 from position_manager.events import publish
+from simulator import SimulatorHandle, start_simulator
 from streaming.consumer import ConsumerConfig
 from streaming.worker import Worker
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from broker.simulator import start_simulator
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.local_redis import RedisServer, free_port
+from simulator import start_simulator
 from tests.streaming.conftest import REGULAR_AT, Harness, risk_params
 
 

@@ -11,7 +11,7 @@ import logging
 import threading
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -19,14 +19,25 @@ from position_manager import events
 from position_manager.errors import InvalidEventError
 from position_manager.logging import log_kv
 
-if TYPE_CHECKING:
-    from broker.simulator.core import Simulator
-
 log = logging.getLogger(__name__)
 
 
+class QuoteSink(Protocol):
+    """What the feed needs of the simulator (`Simulator.feed_quote`), so this module does not
+    import the simulator that starts it."""
+
+    def feed_quote(
+        self,
+        symbol: str,
+        bid: Decimal,
+        ask: Decimal,
+        last: Decimal | None = None,
+        ts: datetime | None = None,
+    ) -> None: ...
+
+
 class QuoteConsumer:
-    def __init__(self, redis_url: str, simulator: Simulator, group: str = "simulator") -> None:
+    def __init__(self, redis_url: str, simulator: QuoteSink, group: str = "simulator") -> None:
         self._client = redis.Redis.from_url(redis_url)
         self._simulator = simulator
         self._group = group

@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from broker.simulator import serialize
-from broker.simulator.bars import bars_page
-from broker.simulator.core import Simulator
-from broker.simulator.faults import FaultAction
-from broker.simulator.order_rules import INVALID, RATE_LIMITED, SimApiError, decimal_field
 from position_manager.market_calendar import market_days, next_regular
 from position_manager.sample_data import SAMPLE_BOOK
+from simulator import serialize
+from simulator.bars import bars_page
+from simulator.core import Simulator
+from simulator.faults import FaultAction
+from simulator.order_rules import INVALID, RATE_LIMITED, SimApiError, decimal_field
 
 Handler = Callable[[Request, Simulator], Any]
 

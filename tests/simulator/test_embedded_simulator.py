@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from broker.factory import build_broker
-from broker.simulator.embedded import ensure_simulator
 from position_manager.config import Settings, load_settings
 from position_manager.local_redis import ensure_redis, free_port
+from simulator.embedded import ensure_simulator
 
 
 def test_first_caller_starts_and_seeds_the_next_finds_it(

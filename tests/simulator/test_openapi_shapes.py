@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import requests
 
-from broker.simulator import SimulatorHandle
+from simulator import SimulatorHandle
 
 SPECS = Path("/work/shared/alpaca-openapi")
 D = Decimal

@@ -1,4 +1,4 @@
-"""The simulator's book: orders, positions, cash and last quotes, and its JSON snapshot.
+"""The simulator book's JSON snapshot: written atomically, read back at start.
 
 The snapshot is written atomically (temp file + rename), so a crash mid-write leaves the previous
 snapshot intact, and read back at start: a long demo can be stopped and resumed.
@@ -9,92 +9,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-OPEN_STATUSES = frozenset({"new", "accepted", "partially_filled", "pending_new", "held"})
+from simulator.state import SimBook, SimOrder, SimPosition, SimQuote
+
 SNAPSHOT_VERSION = 1
 
-
-@dataclass(slots=True)
-class SimOrder:
-    id: str
-    client_order_id: str
-    symbol: str
-    side: str  # buy | sell
-    type: str  # market | limit | stop | stop_limit | trailing_stop
-    time_in_force: str  # day | gtc
-    qty: Decimal
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime
-    extended_hours: bool = False
-    filled_qty: Decimal = Decimal(0)
-    filled_avg_price: Decimal | None = None
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    trail_percent: Decimal | None = None
-    trail_price: Decimal | None = None
-    hwm: Decimal | None = None
-    triggered: bool = False  # a stop that has turned into a market/limit order
-    expires_at: datetime | None = None
-    filled_at: datetime | None = None
-    canceled_at: datetime | None = None
-    expired_at: datetime | None = None
-    replaced_at: datetime | None = None
-    failed_at: datetime | None = None
-    replaced_by: str | None = None
-    replaces: str | None = None
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.qty - self.filled_qty
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-
-@dataclass(slots=True)
-class SimPosition:
-    symbol: str
-    qty: Decimal  # negative for a short
-    avg_entry_price: Decimal
-    lastday_price: Decimal | None = None
-
-
-@dataclass(slots=True)
-class SimQuote:
-    symbol: str
-    bid: Decimal
-    ask: Decimal
-    last: Decimal | None
-    timestamp: datetime
-
-    @property
-    def mark(self) -> Decimal:
-        """The price positions are valued at: last trade, else the mid."""
-        return self.last if self.last is not None else (self.bid + self.ask) / 2
-
-
-@dataclass(slots=True)
-class SimBook:
-    account_id: str
-    account_number: str
-    cash: Decimal
-    created_at: datetime
-    orders: dict[str, SimOrder] = field(default_factory=dict)  # in submission order
-    client_ids: dict[str, str] = field(default_factory=dict)  # client_order_id -> order id
-    positions: dict[str, SimPosition] = field(default_factory=dict)
-    quotes: dict[str, SimQuote] = field(default_factory=dict)
-    last_order_ts: datetime | None = None
-
-
-# --- JSON ------------------------------------------------------------------------------------
 _DECIMALS = {
     "qty",
     "filled_qty",
@@ -169,10 +93,6 @@ def book_from_json(text: str) -> SimBook:
             datetime.fromisoformat(raw["last_order_ts"]) if raw.get("last_order_ts") else None
         ),
     )
-
-
-def save_snapshot(book: SimBook, path: Path) -> None:
-    write_atomic(path, book_to_json(book))
 
 
 def write_atomic(path: Path, text: str) -> None:

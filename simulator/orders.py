@@ -1,30 +1,27 @@
-"""The order book and matching engine: Alpaca's rules where a position manager feels them.
+"""The order desk: submit, replace, cancel, close and look up orders, with Alpaca's rules.
 
 - Open sell orders (stops included) reserve shares; a sell beyond the rest is refused with 403 /
-  40310000 and `held_for_orders` (buy-to-cover orders against a short likewise).
+  40310000 and `held_for_orders` (buy-to-cover orders against a short likewise): `AccountRules`.
 - A client_order_id is unique forever, even after the order is cancelled.
-- Stops and trailing stops trigger only in the regular session; extended-hours orders are DAY
-  limits and fill in PRE/POST; market orders wait for the regular session.
-- Quotes drive fills: buys at the ask, sells at the bid (at most `partial_fill_qty` per quote).
+- DAY orders expire at the end of their session; a new or replaced order is offered to the
+  `Matcher` at once, and every refusal is published as a `rejected` trade update.
 
-Every state change is reported as an Alpaca-shaped trade update to `on_update` (the server turns
-it into an `order.*` event) and marks the book dirty for the snapshot writer.
+`OrderDesk` works on the shared `EngineState` under its lock.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from broker.simulator.account import AccountMixin
-from broker.simulator.clock import SimClock
-from broker.simulator.matching import MatchingMixin
-from broker.simulator.order_rules import (
+from position_manager.market_calendar import day_end_for
+from simulator.account import AccountRules
+from simulator.matching import Matcher
+from simulator.order_rules import (
     INVALID,
     NOT_FOUND,
     UNPROCESSABLE,
@@ -33,89 +30,32 @@ from broker.simulator.order_rules import (
     check_spec,
     decimal_field,
     parse_order,
-    tick_for,
 )
-from broker.simulator.serialize import order_json
-from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
-from position_manager.market_calendar import day_end_for
-from position_manager.session import Session
-
-TradeUpdate = dict[str, Any]
-_AVG_PLACES = Decimal("0.000001")
+from simulator.state import EngineState, SimBook, SimOrder
+from simulator.updates import TradeUpdates
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    starting_cash: Decimal = Decimal("100000")
-    # Reg-T style margin: buying power = max(equity - initial margin, 0) x multiplier.
-    margin_multiplier: Decimal = Decimal("2")
-    partial_fill_qty: Decimal | None = None  # at most this much fills per quote (None: all)
-
-
-def new_book(config: EngineConfig, now: datetime) -> SimBook:
-    return SimBook(
-        account_id=str(uuid.uuid4()),
-        account_number=f"PA{uuid.uuid4().int % 10**10:010d}",
-        cash=config.starting_cash,
-        created_at=now,
-    )
-
-
-class Engine(AccountMixin, MatchingMixin):
-    """All mutations hold `lock`: HTTP handlers, the quote consumer and tests call concurrently."""
-
+class OrderDesk:
     def __init__(
         self,
-        clock: SimClock,
-        config: EngineConfig | None = None,
-        book: SimBook | None = None,
-        on_update: Callable[[TradeUpdate], None] | None = None,
-        on_change: Callable[[], None] | None = None,
+        state: EngineState,
+        account: AccountRules,
+        matcher: Matcher,
+        updates: TradeUpdates,
     ) -> None:
-        self.clock = clock
-        self.config = config or EngineConfig()
-        self.lock = threading.RLock()
-        self.book = book or new_book(self.config, clock.now())
-        self._on_update = on_update
-        self._on_change = on_change
-        self._open_by_symbol: dict[str, set[str]] = {}
-        self._day_orders: set[str] = set()
-        for order in self.book.orders.values():
-            self._index(order)
-        self._last_session: Session | None = None
+        self.state = state
+        self.account = account
+        self.matcher = matcher
+        self.updates = updates
 
-    # --- bookkeeping ---------------------------------------------------------------------
-    def _index(self, order: SimOrder) -> None:
-        if order.is_open:
-            self._open_by_symbol.setdefault(order.symbol, set()).add(order.id)
-            if order.time_in_force == "day":
-                self._day_orders.add(order.id)
-        else:
-            self._open_by_symbol.get(order.symbol, set()).discard(order.id)
-            self._day_orders.discard(order.id)
-
-    def _changed(self) -> None:
-        if self._on_change is not None:
-            self._on_change()
-
-    def _emit(self, event: str, order: SimOrder | dict[str, Any], **extra: Any) -> None:
-        if self._on_update is None:
-            return
-        body = order_json(order) if isinstance(order, SimOrder) else order
-        position = self.book.positions.get(str(body.get("symbol")))
-        update: TradeUpdate = {
-            "event": event,
-            "timestamp": self.clock.now().isoformat(),
-            "order": body,
-            "position_qty": format(position.qty, "f") if position else "0",
-            **{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in extra.items()},
-        }
-        self._on_update(update)
+    @property
+    def book(self) -> SimBook:
+        return self.state.book
 
     def _order_ts(self) -> datetime:
         """Strictly increasing submission times, even on a frozen clock, so `after` paging
         never meets two orders at the same instant."""
-        now = self.clock.now()
+        now = self.state.clock.now()
         last = self.book.last_order_ts
         if last is not None and now <= last:
             now = last + timedelta(microseconds=1)
@@ -138,12 +78,12 @@ class Engine(AccountMixin, MatchingMixin):
             }
         else:
             body = {**spec_or_payload, "id": None, "status": "rejected"}
-        self._emit("rejected", body, reason=error.message)
+        self.updates.emit("rejected", body, reason=error.message)
 
     # --- orders ----------------------------------------------------------------------------
     def submit(self, payload: dict[str, Any]) -> SimOrder:
-        with self.lock:
-            self.tick()
+        with self.state.lock:
+            self.matcher.tick()
             try:
                 spec = parse_order(payload)
             except SimApiError as error:
@@ -152,13 +92,13 @@ class Engine(AccountMixin, MatchingMixin):
             if spec.client_order_id in self.book.client_ids:
                 raise SimApiError(422, INVALID, "client_order_id must be unique")
             try:
-                self._check_book(spec)
+                self.account.check(spec)
             except SimApiError as error:
                 self._reject(spec, error)
                 raise
             order = self._create(spec)
-            self._try_fill(order)
-            self._changed()
+            self.matcher.try_fill(order)
+            self.updates.changed()
             return order
 
     def _create(self, spec: OrderSpec, replaces: str | None = None) -> SimOrder:
@@ -185,11 +125,11 @@ class Engine(AccountMixin, MatchingMixin):
         if order.time_in_force == "day":
             order.expires_at = day_end_for(now, order.extended_hours)
         if order.type == "trailing_stop":
-            self._trail(order, self.book.quotes.get(order.symbol), initial=True)
+            self.matcher.trail(order, self.book.quotes.get(order.symbol))
         self.book.orders[order.id] = order
         self.book.client_ids[order.client_order_id] = order.id
-        self._index(order)
-        self._emit("new", order)
+        self.state.index(order)
+        self.updates.emit("new", order)
         return order
 
     def get_order(self, order_id: str) -> SimOrder:
@@ -206,8 +146,8 @@ class Engine(AccountMixin, MatchingMixin):
 
     def replace(self, order_id: str, payload: dict[str, Any]) -> SimOrder:
         """PATCH: a new order with the changes; the old one becomes `replaced`."""
-        with self.lock:
-            self.tick()
+        with self.state.lock:
+            self.matcher.tick()
             old = self.get_order(order_id)
             if not old.is_open or old.triggered:
                 raise SimApiError(422, UNPROCESSABLE, "order is not replaceable")
@@ -234,33 +174,34 @@ class Engine(AccountMixin, MatchingMixin):
             if old.type == "trailing_stop":
                 spec = replace(spec, stop_price=None)
             check_spec(spec)
-            self._check_book(spec, ignore_order=old.id)
-            now = self.clock.now()
+            self.account.check(spec, ignore_order=old.id)
+            now = self.state.clock.now()
             old.status, old.updated_at, old.replaced_at = "replaced", now, now
-            self._index(old)
+            self.state.index(old)
             new = self._create(spec, replaces=old.id)
             old.replaced_by = new.id
-            self._emit("replaced", old)
-            self._try_fill(new)
-            self._changed()
+            self.updates.emit("replaced", old)
+            self.matcher.try_fill(new)
+            self.updates.changed()
             return new
 
     def cancel(self, order_id: str) -> None:
-        with self.lock:
-            self.tick()
+        with self.state.lock:
+            self.matcher.tick()
             order = self.get_order(order_id)
             if not order.is_open:
                 raise SimApiError(422, UNPROCESSABLE, f"order is {order.status}, not cancelable")
-            now = self.clock.now()
+            now = self.state.clock.now()
             order.status, order.canceled_at, order.updated_at = "canceled", now, now
-            self._index(order)
-            self._emit("canceled", order)
-            self._changed()
+            self.state.index(order)
+            self.updates.emit("canceled", order)
+            self.updates.changed()
 
     def close_position(
         self, symbol: str, qty: Decimal | None = None, percentage: Decimal | None = None
     ) -> SimOrder:
-        with self.lock:
+        """DELETE /v2/positions/{symbol}: a market order for all of it, `qty` or `percentage`."""
+        with self.state.lock:
             position = self.book.positions.get(symbol)
             if position is None:
                 raise SimApiError(404, NOT_FOUND, "position does not exist")
@@ -285,14 +226,14 @@ class Engine(AccountMixin, MatchingMixin):
         symbols: Iterable[str] | None = None,
         side: str | None = None,
     ) -> list[SimOrder]:
-        with self.lock:
-            self.tick()
+        with self.state.lock:
+            self.matcher.tick()
             wanted = set(symbols) if symbols else None
             if status == "open":
                 pool: Iterable[SimOrder] = sorted(
                     (
                         self.book.orders[oid]
-                        for sym, ids in self._open_by_symbol.items()
+                        for sym, ids in self.state.open_by_symbol.items()
                         if wanted is None or sym in wanted
                         for oid in ids
                     ),
@@ -312,37 +253,3 @@ class Engine(AccountMixin, MatchingMixin):
             if direction == "desc":
                 out.reverse()
             return out[:limit]
-
-    # --- seeding ---------------------------------------------------------------------------
-    def seed_positions(
-        self,
-        book: Iterable[tuple[str, Decimal, Decimal]],
-        marks: dict[str, Decimal] | None = None,
-    ) -> None:
-        """Open positions directly at their entry prices (cash moves as if bought or shorted),
-        e.g. `position_manager.sample_data.SAMPLE_BOOK`. `marks` sets a quote per symbol."""
-        with self.lock:
-            for symbol, qty, entry in book:
-                qty, entry = Decimal(qty), Decimal(entry)
-                position = self.book.positions.get(symbol)
-                if position is not None:
-                    raise ValueError(f"{symbol}: a position is already open")
-                self.book.positions[symbol] = SimPosition(symbol, qty, entry, lastday_price=entry)
-                self.book.cash -= qty * entry
-            for symbol, price in (marks or {}).items():
-                price = Decimal(price)
-                tick = tick_for(price)
-                self.book.quotes[symbol] = SimQuote(
-                    symbol, price - tick, price + tick, price, self.clock.now()
-                )
-            self._changed()
-
-    def reset(self) -> None:
-        with self.lock:
-            self.book = new_book(self.config, self.clock.now())
-            self._open_by_symbol.clear()
-            self._day_orders.clear()
-            self._changed()
-
-    def utcnow(self) -> datetime:
-        return self.clock.now().astimezone(UTC)

@@ -8,9 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from broker.simulator.state import SimOrder, SimPosition
 from position_manager.market_calendar import NEW_YORK, MarketDay, market_day
 from position_manager.sample_data import SAMPLE_BY_SYMBOL
+from simulator.state import SimOrder, SimPosition
 
 _ASSET_NAMESPACE = uuid.UUID("7d1b1c9e-2f7e-4a51-9a6f-6b2b8f0c1d11")
 

@@ -1,7 +1,7 @@
-"""`python -m broker.simulator`: serve the simulator until Ctrl-C.
+"""`python -m simulator`: serve the simulator until Ctrl-C.
 
 Options mirror `SimulatorConfig`; e.g. a demo that resumes and trades the sample book:
-    python -m broker.simulator --port 8765 --snapshot data/simulator.json --redis-url redis://... \
+    python -m simulator --port 8765 --snapshot data/simulator.json --redis-url redis://... \
         --consume-quotes --demo-book --clock-start 2025-03-03T14:25:00Z --clock-speed 60
 """
 
@@ -14,15 +14,15 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from broker.simulator.core import SimulatorConfig
-from broker.simulator.server import start_simulator
 from position_manager.logging import configure_logging, log_kv
+from simulator.config import SimulatorConfig
+from simulator.server import start_simulator
 
-log = logging.getLogger("broker.simulator")
+log = logging.getLogger("simulator")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m broker.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--snapshot", type=Path, default=None)

@@ -11,9 +11,9 @@ import logging
 
 import requests
 
-from broker.simulator.server import SimulatorHandle, start_simulator
 from position_manager.config import Settings
 from position_manager.logging import log_kv
+from simulator.server import SimulatorHandle, start_simulator
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
-"""Broker fixtures: a real simulator over HTTP on a frozen Monday morning, and the real adapter.
+"""The real adapter against a real simulator over HTTP, on a frozen Monday morning.
 
+Shared by tests/broker (the adapter) and tests/simulator (the simulator, driven through the
+adapter); the `sim` and `broker` fixtures built from these live in tests/conftest.py.
 The clock is frozen (speed 0) inside the regular session so tests decide when time moves; each
 adapter gets its own rate limiter so tests never share a budget; retries wait milliseconds.
 """
@@ -7,15 +9,12 @@ adapter gets its own rate limiter so tests never share a budget; retries wait mi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime
-
-import pytest
 
 from broker.alpaca_adapter import AlpacaBroker
 from broker.rate_limit import RateLimiter
 from broker.resilience import ResiliencePolicy
-from broker.simulator import SimulatorHandle, start_simulator
+from simulator import SimulatorHandle
 
 # Monday 3 March 2025, 10:00 New York (EST): regular session.
 REGULAR_OPEN_MORNING = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
@@ -50,17 +49,3 @@ def make_broker(
 
 def unique_id(prefix: str = "test") -> str:
     return f"{prefix}-{next(_ids)}"
-
-
-@pytest.fixture
-def sim(redis_url: str) -> Iterator[SimulatorHandle]:
-    handle = start_simulator(
-        redis_url=redis_url, clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, rate_limit=10_000
-    )
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def broker(sim: SimulatorHandle) -> AlpacaBroker:
-    return make_broker(sim)

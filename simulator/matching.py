@@ -1,39 +1,33 @@
 """Quote-driven matching: triggers, trailing stops, fills and the positions and cash they move.
 
 Stops trigger only in the regular session; extended-hours orders fill in PRE/POST; buys fill at
-the ask, sells at the bid (at most `partial_fill_qty` per quote). A mixin of `Engine`.
+the ask, sells at the bid (at most `partial_fill_qty` per quote). `Matcher` works on the shared
+`EngineState` and reports every fill and expiry through `TradeUpdates`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from broker.simulator.clock import SimClock
-from broker.simulator.order_rules import STOP_TYPES, plain, tick_for
-from broker.simulator.state import SimBook, SimOrder, SimPosition, SimQuote
 from position_manager.session import Session
-
-if TYPE_CHECKING:
-    from broker.simulator.engine import EngineConfig
+from simulator.config import EngineConfig
+from simulator.order_rules import STOP_TYPES, plain, tick_for
+from simulator.state import EngineState, SimBook, SimOrder, SimPosition, SimQuote
+from simulator.updates import TradeUpdates
 
 _AVG_PLACES = Decimal("0.000001")
 
 
-class MatchingMixin:
-    book: SimBook
-    config: EngineConfig
-    clock: SimClock
-    lock: threading.RLock
-    _open_by_symbol: dict[str, set[str]]
-    _day_orders: set[str]
-    _last_session: Session | None
-    _index: Callable[[SimOrder], None]
-    _emit: Callable[..., None]
-    _changed: Callable[[], None]
+class Matcher:
+    def __init__(self, state: EngineState, config: EngineConfig, updates: TradeUpdates) -> None:
+        self.state = state
+        self.config = config
+        self.updates = updates
+
+    @property
+    def book(self) -> SimBook:
+        return self.state.book
 
     def feed_quote(
         self,
@@ -43,42 +37,44 @@ class MatchingMixin:
         last: Decimal | None = None,
         ts: datetime | None = None,
     ) -> None:
-        with self.lock:
+        state = self.state
+        with state.lock:
             self.book.quotes[symbol] = SimQuote(
                 symbol,
                 Decimal(bid),
                 Decimal(ask),
                 None if last is None else Decimal(last),
-                ts or self.clock.now(),
+                ts or state.clock.now(),
             )
             self.tick()
-            for order_id in sorted(self._open_by_symbol.get(symbol, ())):
-                self._try_fill(self.book.orders[order_id])
-            self._changed()
+            for order_id in sorted(state.open_by_symbol.get(symbol, ())):
+                self.try_fill(self.book.orders[order_id])
+            self.updates.changed()
 
     def tick(self) -> None:
         """Expire DAY orders whose session ended; on a session change, retry waiting orders."""
-        with self.lock:
-            now = self.clock.now()
+        state = self.state
+        with state.lock:
+            now = state.clock.now()
             expired = [
                 self.book.orders[oid]
-                for oid in self._day_orders
+                for oid in state.day_orders
                 if (exp := self.book.orders[oid].expires_at) is not None and exp <= now
             ]
             for order in sorted(expired, key=lambda o: o.submitted_at):
                 order.status, order.expired_at, order.updated_at = "expired", now, now
-                self._index(order)
-                self._emit("expired", order)
-            session = self.clock.session()
-            if session != self._last_session:
-                self._last_session = session
-                for ids in list(self._open_by_symbol.values()):
+                state.index(order)
+                self.updates.emit("expired", order)
+            session = state.clock.session()
+            if session != state.last_session:
+                state.last_session = session
+                for ids in list(state.open_by_symbol.values()):
                     for oid in sorted(ids):
-                        self._try_fill(self.book.orders[oid])
+                        self.try_fill(self.book.orders[oid])
             if expired:
-                self._changed()
+                self.updates.changed()
 
-    def _trail(self, order: SimOrder, quote: SimQuote | None, initial: bool = False) -> None:
+    def trail(self, order: SimOrder, quote: SimQuote | None) -> None:
         """Move a trailing stop's high-water mark (low-water for a buy) and its stop price."""
         if quote is None:
             return
@@ -93,17 +89,18 @@ class MatchingMixin:
         stop = hwm - offset if order.side == "sell" else hwm + offset
         order.stop_price = stop.quantize(tick_for(stop)) if stop > 0 else Decimal("0.0001")
 
-    def _try_fill(self, order: SimOrder) -> None:
+    def try_fill(self, order: SimOrder) -> None:
+        """Fill `order` (or part of it) if the session, its trigger and the last quote allow."""
         quote = self.book.quotes.get(order.symbol)
         if not order.is_open or quote is None:
             return
-        session = self.clock.session()
+        session = self.state.clock.session()
         regular = session == Session.REGULAR
         if not regular and not (order.extended_hours and session in (Session.PRE, Session.POST)):
             return
         if order.type in STOP_TYPES and not order.triggered:
             if order.type == "trailing_stop":
-                self._trail(order, quote)
+                self.trail(order, quote)
             ref = quote.last or (quote.bid if order.side == "sell" else quote.ask)
             stop = order.stop_price
             if stop is None or (ref > stop if order.side == "sell" else ref < stop):
@@ -144,13 +141,13 @@ class MatchingMixin:
         order.filled_qty = filled_before + qty
         avg = (filled_before * avg_before + qty * price) / order.filled_qty
         order.filled_avg_price = plain(avg.quantize(_AVG_PLACES))
-        now = self.clock.now()
+        now = self.state.clock.now()
         order.updated_at = now
         if order.filled_qty >= order.qty:
             order.status, order.filled_at = "filled", now
         else:
             order.status = "partially_filled"
-        self._index(order)
-        self._emit(
+        self.state.index(order)
+        self.updates.emit(
             "fill" if order.status == "filled" else "partial_fill", order, price=price, qty=qty
         )

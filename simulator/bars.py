@@ -12,9 +12,9 @@ import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from broker.simulator.order_rules import INVALID, SimApiError
 from position_manager.market_calendar import NEW_YORK, market_days
 from position_manager.sample_data import sample_daily_bars
+from simulator.order_rules import INVALID, SimApiError
 
 MAX_PAGE = 10_000
 

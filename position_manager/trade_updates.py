@@ -2,7 +2,8 @@
 
 Alpaca's `trade_updates` stream sends ``{"event", "timestamp", "order": {...}, "price", "qty",
 "position_qty"}``. The live bridge (worker) and the simulator both call `order_event` so the worker
-reads the same event names and data shape whichever broker is behind them.
+reads the same event names and data shape whichever broker is behind them. It is a kernel module
+(it needs only `position_manager.events`) so the simulator can use it without importing `broker`.
 """
 
 from __future__ import annotations

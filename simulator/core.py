@@ -1,6 +1,6 @@
 """The simulator as one object: engine, clock, faults, rate limit, events, snapshot, quote feed.
 
-The HTTP app (`broker.simulator.app`) is a thin shell over this; tests and demos may also call
+The HTTP app (`simulator.app`) is a thin shell over this; tests and demos may also call
 it directly (`feed_quote`, `set_clock`, `seed_positions`, `set_faults`).
 """
 
@@ -10,48 +10,27 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from broker.rate_limit import RateLimiter
-from broker.simulator.clock import SimClock
-from broker.simulator.engine import Engine, EngineConfig, TradeUpdate
-from broker.simulator.faults import FaultConfig, Faults
-from broker.simulator.quote_feed import QuoteConsumer
-from broker.simulator.state import book_to_json, load_snapshot, write_atomic
-from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.logging import log_kv
 from position_manager.sample_data import SAMPLE_BOOK
 from position_manager.session import Session
+from position_manager.trade_updates import order_event
+from simulator.clock import SimClock
+from simulator.config import SimulatorConfig
+from simulator.engine import Engine
+from simulator.faults import FaultConfig, Faults
+from simulator.quote_feed import QuoteConsumer
+from simulator.rate_limit import RequestWindow
+from simulator.snapshot import book_to_json, load_snapshot, write_atomic
+from simulator.updates import TradeUpdate
 
 log = logging.getLogger(__name__)
-
-DEFAULT_API_KEY = "simulator-key"
-DEFAULT_SECRET_KEY = "simulator-secret"
-
-
-@dataclass(slots=True)
-class SimulatorConfig:
-    api_key: str = DEFAULT_API_KEY
-    secret_key: str = DEFAULT_SECRET_KEY
-    rate_limit: int = 200  # requests per `rate_window_seconds` per key, then 429
-    rate_window_seconds: int = 60
-    max_bars_page: int = 10_000
-    engine: EngineConfig = field(default_factory=EngineConfig)
-    snapshot_path: Path | None = None
-    snapshot_interval: float = 0.2  # seconds between snapshot writes while changes arrive
-    redis_url: str | None = None  # publish order.* events here
-    consume_quotes: bool = False  # read QUOTES_STREAM from redis_url with its own group
-    quote_group: str = "simulator"
-    clock_start: datetime | None = None  # None and speed 1: real time
-    clock_speed: float = 1.0
-    faults: FaultConfig | None = None  # None: from PM_SIM_* environment variables
 
 
 class Simulator:
@@ -61,7 +40,7 @@ class Simulator:
         self.faults = Faults(cfg.faults if cfg.faults is not None else FaultConfig.from_env())
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
-        self._limiters: dict[str, RateLimiter] = {}
+        self._limiters: dict[str, RequestWindow] = {}
         self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
         if book is not None:
@@ -133,11 +112,11 @@ class Simulator:
             )
 
     # --- controls ------------------------------------------------------------------------------
-    def limiter_for(self, api_key: str) -> RateLimiter:
+    def limiter_for(self, api_key: str) -> RequestWindow:
         with self._stats_lock:
             limiter = self._limiters.get(api_key)
             if limiter is None:
-                limiter = RateLimiter(self.config.rate_limit, self.config.rate_window_seconds)
+                limiter = RequestWindow(self.config.rate_limit, self.config.rate_window_seconds)
                 self._limiters[api_key] = limiter
             return limiter
 

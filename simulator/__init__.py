@@ -2,22 +2,18 @@
 
 `start_simulator(...)` serves it on a free 127.0.0.1 port and returns a handle with `.url` (pass it
 as alpaca-py's `url_override`), `.simulator` (feed quotes, move the clock, seed the demo book,
-inject faults) and `.stop()`. `python -m broker.simulator` runs one from the command line.
+inject faults) and `.stop()`. `python -m simulator` runs one from the command line.
 """
 
-from broker.simulator.core import (
-    DEFAULT_API_KEY,
-    DEFAULT_SECRET_KEY,
-    Simulator,
-    SimulatorConfig,
-)
-from broker.simulator.engine import EngineConfig
-from broker.simulator.faults import FaultConfig
-from broker.simulator.server import SimulatorHandle, start_simulator
+from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
+from simulator.config import EngineConfig, SimulatorConfig
+from simulator.core import Simulator
+from simulator.faults import FaultConfig
+from simulator.server import SimulatorHandle, start_simulator
 
 __all__ = [
-    "DEFAULT_API_KEY",
-    "DEFAULT_SECRET_KEY",
+    "SIMULATOR_API_KEY",
+    "SIMULATOR_SECRET_KEY",
     "EngineConfig",
     "FaultConfig",
     "Simulator",

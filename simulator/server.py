@@ -11,8 +11,9 @@ from typing import Any
 
 import uvicorn
 
-from broker.simulator.app import build_app
-from broker.simulator.core import Simulator, SimulatorConfig
+from simulator.app import build_app
+from simulator.config import SimulatorConfig
+from simulator.core import Simulator
 
 
 class SimulatorHandle:
@@ -85,7 +86,7 @@ def start_simulator(
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the broker simulator did not start")
+            raise RuntimeError("the Alpaca simulator did not start")
         time.sleep(0.01)
     simulator.start_background()
     return SimulatorHandle(simulator, server, thread, f"http://{host}:{bound_port}")

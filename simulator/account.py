@@ -1,27 +1,27 @@
-"""The simulator's account: marks, shares held by open orders, balances, and the checks Alpaca
-makes at submission (reservation: 403 / 40310000 with held_for_orders; buying power).
+"""The simulator's account rules: marks, shares held by open orders, balances, and the checks
+Alpaca makes at submission (reservation: 403 / 40310000 with held_for_orders; buying power).
 
-A mixin of `Engine`, over the same book and lock.
+`AccountRules` only reads the shared `EngineState`; the order desk asks it before an order is
+accepted and the HTTP app asks it for the account and position bodies.
 """
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from broker.simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
-from broker.simulator.state import SimBook, SimOrder
-
-if TYPE_CHECKING:
-    from broker.simulator.engine import EngineConfig
+from simulator.config import EngineConfig
+from simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
+from simulator.state import EngineState, SimBook, SimOrder
 
 
-class AccountMixin:
-    book: SimBook
-    config: EngineConfig
-    lock: threading.RLock
-    _open_by_symbol: dict[str, set[str]]
+class AccountRules:
+    def __init__(self, state: EngineState, config: EngineConfig) -> None:
+        self.state = state
+        self.config = config
+
+    @property
+    def book(self) -> SimBook:
+        return self.state.book
 
     def mark(self, symbol: str) -> Decimal | None:
         quote = self.book.quotes.get(symbol)
@@ -34,7 +34,7 @@ class AccountMixin:
         return sum(
             (
                 self.book.orders[oid].remaining
-                for oid in self._open_by_symbol.get(symbol, ())
+                for oid in self.state.open_by_symbol.get(symbol, ())
                 if self.book.orders[oid].side == side
             ),
             Decimal(0),
@@ -42,7 +42,7 @@ class AccountMixin:
 
     # --- account ---------------------------------------------------------------------------
     def account_numbers(self) -> dict[str, Decimal]:
-        with self.lock:
+        with self.state.lock:
             long_mv = short_mv = Decimal(0)
             for position in self.book.positions.values():
                 value = position.qty * (self.mark(position.symbol) or position.avg_entry_price)
@@ -78,7 +78,7 @@ class AccountMixin:
 
     def _open_order_notional(self) -> Decimal:
         total = Decimal(0)
-        for ids in self._open_by_symbol.values():
+        for ids in self.state.open_by_symbol.values():
             for oid in ids:
                 order = self.book.orders[oid]
                 if self._opens_exposure(order.symbol, order.side):
@@ -86,8 +86,9 @@ class AccountMixin:
         return total
 
     # --- checks ----------------------------------------------------------------------------
-    def _check_book(self, spec: OrderSpec, ignore_order: str | None = None) -> None:
-        """Reservation and buying power, as Alpaca checks them at submission."""
+    def check(self, spec: OrderSpec, ignore_order: str | None = None) -> None:
+        """Reservation and buying power, as Alpaca checks them at submission. `ignore_order`:
+        the order a replacement replaces (its shares are freed by the replacement)."""
         position = self.book.positions.get(spec.symbol)
         qty = position.qty if position else Decimal(0)
         closing_side = "sell" if qty > 0 else "buy" if qty < 0 else None

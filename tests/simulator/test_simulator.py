@@ -15,12 +15,12 @@ import requests
 
 from broker.alpaca_adapter import AlpacaBroker
 from broker.errors import InsufficientQuantityError, OrderRejectedError
-from broker.simulator import EngineConfig, SimulatorHandle, start_simulator
-from broker.trade_updates import order_event
 from position_manager import events
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.session import Session
-from tests.broker.conftest import REGULAR_OPEN_MORNING, make_broker
+from position_manager.trade_updates import order_event
+from simulator import EngineConfig, SimulatorHandle, start_simulator
+from tests.alpaca_harness import REGULAR_OPEN_MORNING, make_broker
 
 D = Decimal
 PRE_MARKET = datetime(2025, 3, 3, 13, 0, tzinfo=UTC)  # 08:00 New York
