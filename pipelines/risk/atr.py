@@ -54,7 +54,7 @@ def implausible_atr(latest: pl.DataFrame) -> pl.DataFrame:
     kinds={"duckdb", "polars"},
     pool=WAREHOUSE_POOL,
     code_version="atr-v1",
-    description="Average True Range per symbol and date: SMA of true range (seed) or Wilder's.",
+    description="Average True Range per symbol and date: SMA of true range (default) or Wilder's.",
     check_specs=[
         dg.AssetCheckSpec(
             "atr_values_sane",

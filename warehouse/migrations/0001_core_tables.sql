@@ -40,7 +40,7 @@ CREATE TABLE atr (
     symbol      VARCHAR NOT NULL,
     date        DATE NOT NULL,
     period      INTEGER NOT NULL,
-    method      VARCHAR NOT NULL,             -- 'sma' (the seed's) | 'wilder'
+    method      VARCHAR NOT NULL,             -- 'sma' (the default) | 'wilder'
     true_range  DOUBLE,
     atr         DOUBLE,                       -- NULL with a reason when it cannot be trusted
     atr_pct     DOUBLE,                       -- atr / close
