@@ -17,16 +17,17 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from broker.errors import RateLimitedError
+from position_manager.moving_window import MovingWindow
 
 ALPACA_REQUESTS_PER_MINUTE = 200
 
 
-class RateLimiter:
-    """A moving-window budget of `limit` requests per `per_seconds` seconds."""
+class RateLimiter(MovingWindow):
+    """A moving-window budget of `limit` requests per `per_seconds` seconds, with a waiting
+    `acquire` for callers outside the quote loop."""
 
     def __init__(
         self,
@@ -36,44 +37,9 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if limit <= 0 or per_seconds <= 0:
-            raise ValueError("rate limit and window must be positive")
-        self.limit = limit
-        self.per_seconds = per_seconds
+        super().__init__(limit, per_seconds, clock=clock)
         self._sleep = sleep
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._taken: deque[float] = deque()  # request times inside the window, oldest first
         self.refused = 0  # requests refused or delayed past their deadline, for health reports
-
-    def _expire(self, now: float) -> None:
-        cutoff = now - self.per_seconds
-        while self._taken and self._taken[0] <= cutoff:
-            self._taken.popleft()
-
-    def try_acquire(self) -> bool:
-        """Take one request from the budget if there is one; never waits."""
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            if len(self._taken) >= self.limit:
-                return False
-            self._taken.append(now)
-            return True
-
-    def remaining(self) -> int:
-        with self._lock:
-            self._expire(self._clock())
-            return self.limit - len(self._taken)
-
-    def seconds_until_free(self) -> float:
-        """How long until the oldest request in the window leaves it (0 when budget remains)."""
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            if len(self._taken) < self.limit:
-                return 0.0
-            return max(self._taken[0] + self.per_seconds - now, 0.0)
 
     def acquire(self, timeout: float) -> None:
         """Take one request, waiting at most `timeout` seconds (0: do not wait at all)."""

@@ -18,6 +18,7 @@ import redis
 
 from position_manager import events
 from position_manager.logging import log_kv
+from position_manager.moving_window import MovingWindow
 from position_manager.sample_data import SAMPLE_BOOK
 from position_manager.session import Session
 from position_manager.trade_updates import order_event
@@ -26,7 +27,6 @@ from simulator.config import SimulatorConfig
 from simulator.engine import Engine
 from simulator.faults import FaultConfig, Faults
 from simulator.quote_feed import QuoteConsumer
-from simulator.rate_limit import RequestWindow
 from simulator.snapshot import book_to_json, load_snapshot, write_atomic
 from simulator.updates import TradeUpdate
 
@@ -40,7 +40,7 @@ class Simulator:
         self.faults = Faults(cfg.faults if cfg.faults is not None else FaultConfig.from_env())
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
-        self._limiters: dict[str, RequestWindow] = {}
+        self._limiters: dict[str, MovingWindow] = {}
         self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
         if book is not None:
@@ -112,11 +112,11 @@ class Simulator:
             )
 
     # --- controls ------------------------------------------------------------------------------
-    def limiter_for(self, api_key: str) -> RequestWindow:
+    def limiter_for(self, api_key: str) -> MovingWindow:
         with self._stats_lock:
             limiter = self._limiters.get(api_key)
             if limiter is None:
-                limiter = RequestWindow(self.config.rate_limit, self.config.rate_window_seconds)
+                limiter = MovingWindow(self.config.rate_limit, self.config.rate_window_seconds)
                 self._limiters[api_key] = limiter
             return limiter
 

@@ -1,9 +1,8 @@
-"""Alpaca's server-side request budget as the simulator enforces it: `limit` requests per
-`per_seconds` seconds per API key, then 429 with X-RateLimit-* headers.
+"""A moving-window request budget: `limit` requests per `per_seconds` seconds.
 
-This is the server's side of the budget, so it lives here rather than reusing the client's
-limiter in `broker/` (the simulator never imports the adapter it stands in for). It is a moving
-window (a log of the request times inside it), so requests cannot bunch around a minute boundary.
+A log of the request times inside the window, so requests can never bunch around a boundary (a
+fixed window lets up to twice the limit through in a few seconds). The client's limiter
+(`broker.rate_limit`) and the simulator's server-side 429 budget are both this window.
 """
 
 from __future__ import annotations
@@ -11,16 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
-class RequestWindow:
-    """A moving-window budget of `limit` requests per `per_seconds` seconds; never waits."""
+class MovingWindow:
+    """Never waits; thread-safe."""
 
-    def __init__(self, limit: int, per_seconds: int) -> None:
+    def __init__(
+        self, limit: int, per_seconds: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if limit <= 0 or per_seconds <= 0:
             raise ValueError("rate limit and window must be positive")
         self.limit = limit
         self.per_seconds = per_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         self._taken: deque[float] = deque()  # request times inside the window, oldest first
 
@@ -30,9 +33,9 @@ class RequestWindow:
             self._taken.popleft()
 
     def try_acquire(self) -> bool:
-        """Count one request if the budget has room; False means answer 429."""
+        """Take one request from the budget if there is one."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._expire(now)
             if len(self._taken) >= self.limit:
                 return False
@@ -41,13 +44,13 @@ class RequestWindow:
 
     def remaining(self) -> int:
         with self._lock:
-            self._expire(time.monotonic())
+            self._expire(self._clock())
             return self.limit - len(self._taken)
 
     def seconds_until_free(self) -> float:
         """How long until the oldest request in the window leaves it (0 when budget remains)."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._expire(now)
             if len(self._taken) < self.limit:
                 return 0.0
