@@ -9,7 +9,7 @@ from typing import Literal
 from position_manager.cap_class import CapClass
 from rules.model import Side
 from rules.params import RuleParams
-from rules.ticks import check_price, round_to_tick
+from rules.ticks import check_price, round_down_to_tick, round_to_tick, round_up_to_tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +45,17 @@ def stop_and_target(
     atr: Decimal | None,
     params: RuleParams,
 ) -> StopPlan:
-    """Prices on the tick: a long's stop below entry and target above; a short's mirrored."""
+    """Prices on the tick: a long's stop below entry and target above; a short's mirrored.
+
+    The stop rounds toward the tighter side (a long's up, a short's down), so the tick never
+    carries it past the clamp: a short at $1.30 with a 15 % cap gets $1.49, not $1.50 (15.38 %).
+    """
     stop_pct, target_pct, method = stop_and_target_pct(entry_price, cap_class, atr, params)
     if side is Side.LONG:
-        stop = round_to_tick(entry_price * (1 - stop_pct))
+        stop = round_up_to_tick(entry_price * (1 - stop_pct))
         target: Decimal | None = round_to_tick(entry_price * (1 + target_pct))
     else:
-        stop = round_to_tick(entry_price * (1 + stop_pct))
+        stop = round_down_to_tick(entry_price * (1 + stop_pct))
         raw_target = entry_price * (1 - target_pct)
         target = round_to_tick(raw_target) if raw_target > 0 else None
     return StopPlan(stop_pct, target_pct, stop, target, method)

@@ -65,7 +65,8 @@ def test_short_micro_target_that_would_be_negative_is_none() -> None:
 
 def test_sub_dollar_prices_use_four_decimals() -> None:
     plan = stop_and_target(D("0.8333"), Side.LONG, CapClass.MICRO, None, P)
-    assert plan.stop_price == D("0.6666")
+    # 0.8333 x 0.80 = 0.66664: the tighter tick (0.6667, 19.99 %), not half-up 0.6666 (20.005 %).
+    assert plan.stop_price == D("0.6667")
     assert tick_size(plan.stop_price) == D("0.0001")
 
 
@@ -78,3 +79,19 @@ def test_rounding_across_one_dollar_uses_the_penny() -> None:
 def test_bad_entry_price_is_a_clear_error(bad: Decimal) -> None:
     with pytest.raises(RuleInputError, match="entry price"):
         stop_and_target(bad, Side.LONG, CapClass.LARGE, D(3), P)
+
+
+def test_short_initial_stop_rounds_toward_the_tighter_side_not_past_the_cap() -> None:
+    """Regression (lifecycle issue, finding 5): 1.30 x 1.15 = 1.495 rounded half-up was $1.50,
+    a 15.38 % stop against the 15 % large-cap cap."""
+    plan = stop_and_target(D("1.30"), Side.SHORT, CapClass.LARGE, D(5), P)
+    assert plan.stop_pct == P.large.stop_max_pct == D("0.15")
+    assert plan.stop_price == D("1.49")
+    assert (plan.stop_price - D("1.30")) / D("1.30") <= P.large.stop_max_pct
+
+
+def test_long_initial_stop_rounds_up_toward_the_tighter_side() -> None:
+    # 10.04 x 0.85 = 8.534: half-up gave 8.53 (a 15.04 % stop), the tighter tick is 8.54.
+    plan = stop_and_target(D("10.04"), Side.LONG, CapClass.LARGE, D(50), P)
+    assert plan.stop_price == D("8.54")
+    assert (D("10.04") - plan.stop_price) / D("10.04") <= P.large.stop_max_pct
