@@ -315,6 +315,11 @@ class Engine:
             )
             self.earnings_requested.pop(symbol, None)
         elif action.reason == "stop_breach":
+            held = self.held.get(symbol)
+            if held is None or held.position.stop_hit_for == action.client_order_id:
+                return  # the same emergency exit, re-sent on a later quote: said once already
+            held.position = held.position.evolve(stop_hit_for=action.client_order_id)
+            changes.put(held)
             changes.emit(
                 events.POSITION_STOP_HIT,
                 {

@@ -197,7 +197,7 @@ def _reduce(
     closed_qty = reduction.closed_qty
     held.realized_pnl += reduction.realized
     was_stop = upd.order_id == pos.stop_order_id or upd.order_type in STOP_ORDER_TYPES
-    if was_stop:
+    if was_stop and pos.stop_hit_for != upd.order_id:  # a crossing quote may have said it
         changes.emit(
             events.POSITION_STOP_HIT,
             {

@@ -77,6 +77,7 @@ def to_hash(held: Held) -> dict[str, str]:
         "session": p.session.value,
         "realized_pnl": _s(held.realized_pnl),
         "inflight": ",".join(held.inflight),
+        "stop_hit_for": _s(p.stop_hit_for),
     }
 
 
@@ -108,6 +109,7 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         last_price=_dec(h.get("last_price", "")),
         last_updated=datetime.fromisoformat(updated) if updated else None,
         session=Session(h.get("session") or "CLOSED"),
+        stop_hit_for=h.get("stop_hit_for") or None,
     )
     inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)

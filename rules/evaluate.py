@@ -62,10 +62,16 @@ def evaluate_quote(
     policy = policy_for(session)
     out_events: list[RuleEvent] = []
     base = {"symbol": pos.symbol, "current_price": price, "pnl": pnl.unrealized}
-    if _crossed(pos.side, pos.stop_price, previous, price, stop=True):
+    live_stop = pos.stop_order_id
+    if (
+        live_stop is not None
+        and pos.stop_hit_for != live_stop
+        and _crossed(pos.side, pos.stop_price, previous, price, stop=True)
+    ):
         out_events.append(
             RuleEvent(events.POSITION_STOP_HIT, {**base, "stop_price": pos.stop_price})
         )
+        pos = pos.evolve(stop_hit_for=live_stop)
     if _crossed(pos.side, pos.target_price, previous, price, stop=False):
         out_events.append(
             RuleEvent(events.POSITION_TARGET_HIT, {**base, "target_price": pos.target_price})

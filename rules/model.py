@@ -45,7 +45,7 @@ class Position:
     `quantity` is signed (negative = short) and may be fractional. `original_quantity` is the
     magnitude before any profit-taking, so "half" means half of what was bought. The state the
     broker does not hold (best price, profit levels, the report date already reduced for, the stop
-    generation) lives here and is persisted by the worker.
+    generation, the stop a hit was reported for) lives here and is persisted by the worker.
     """
 
     symbol: str
@@ -65,6 +65,9 @@ class Position:
     last_price: Decimal | None = None
     last_updated: datetime | None = None
     session: Session = Session.CLOSED
+    # The stop order id (or emergency exit client id) a `position.stop_hit` was already said for:
+    # one stop is one hit, whether a quote crosses it, crosses it again, or it fills.
+    stop_hit_for: str | None = None
 
     def __post_init__(self) -> None:
         if not self.symbol:
