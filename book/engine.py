@@ -24,14 +24,14 @@ from position_manager import events
 from position_manager.broker_types import BrokerOrder
 from position_manager.logging import log_kv
 from position_manager.session import Session
-from rules.apply import apply_executed, stop_lost
+from rules.apply import apply_executed, exit_working, stop_lost
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
 from rules.earnings import earnings_reduction_decisions, needs_earnings_reduction
 from rules.evaluate import evaluate_quote
 from rules.model import Position, Quote, Side
 from rules.order_ids import make_position_key, report_date_of
 from rules.params import RuleParams
-from rules.protection import protect_decisions
+from rules.protection import protect_decisions, restore_decisions
 from rules.session_policy import policy_for
 from rules.stops import stop_and_target
 
@@ -218,7 +218,10 @@ class Engine:
         return self.job_for(symbol, decisions, "earnings")
 
     # --- job outcomes -----------------------------------------------------------------------
-    def apply_result(self, result: JobResult, changes: Changes) -> None:
+    def apply_result(self, result: JobResult, changes: Changes) -> Job | None:
+        """Apply a finished job's outcomes to the book. Returns a follow-up job when protection
+        must be restored now (a sale failed after its stop was shrunk for it): the host runs it
+        at once, ahead of the retry that will try the sale again."""
         job = result.job
         symbol = job.symbol
         if result.lease_busy:
@@ -226,8 +229,9 @@ class Engine:
             for stream, msg_id in job.acks:
                 changes.ack(stream, msg_id)
             log_kv(log, logging.INFO, "lease busy, retrying", symbol=symbol, cause=job.cause)
-            return
+            return None
         ack = True
+        sale_failed = False
         failed = False
         held = self.held.get(symbol)
         if held is not None and held.inflight:
@@ -237,6 +241,7 @@ class Engine:
             action = outcome.action
             if outcome.error is not None:
                 failed = True
+                sale_failed = sale_failed or isinstance(action, SubmitExit)
                 ack = self._failed(symbol, action, outcome.error, changes) and ack
                 continue
             self._succeeded(symbol, action, outcome.order, changes)
@@ -245,6 +250,16 @@ class Engine:
         if ack:
             for stream, msg_id in job.acks:
                 changes.ack(stream, msg_id)
+        return self._restore_job(symbol) if sale_failed else None
+
+    def _restore_job(self, symbol: str) -> Job | None:
+        """The stop grown back over the shares a failed sale did not sell. Not held back by the
+        retry timer (that one is for the sale): protection first."""
+        held = self.held.get(symbol)
+        if held is None or self.busy(symbol):
+            return None
+        decisions = restore_decisions(held.position)
+        return Job(symbol, tuple(decisions), "restore") if decisions else None
 
     def _succeeded(
         self, symbol: str, action: Action, order: BrokerOrder | None, changes: Changes
@@ -264,6 +279,9 @@ class Engine:
             self.retry.schedule(symbol, delay=0.0)
             return
         pos = apply_executed(before, action, order_id)
+        if isinstance(action, SubmitExit) and order is not None and order.is_open:
+            # Accepted, not (completely) filled: its shares are held until it fills or dies.
+            pos = exit_working(pos, action.client_order_id, action.qty, order.filled_qty)
         held.position = pos
         changes.put(held)
         if isinstance(action, ReplaceStop) and action.reason == "trail":

@@ -19,7 +19,7 @@ from book.state import Changes, Held
 from position_manager import events
 from position_manager.broker_types import STOP_ORDER_TYPES
 from position_manager.logging import log_kv
-from rules.apply import stop_lost
+from rules.apply import exit_died, exit_filled, stop_lost
 from rules.decisions import CancelOrder, ReplaceStop
 from rules.fills import FillKind, fill_kind, grow, quantity_after_fill, reduce
 from rules.model import Side
@@ -38,7 +38,12 @@ def new_quantity(held: Held | None, name: str, upd: OrderUpdate) -> Decimal | No
 
 def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
     held = engine.held.get(upd.symbol)
+    working = held is not None and held.position.working_exit(upd.client_order_id) is not None
     if name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED):
+        if held is not None and working:
+            done = name == events.ORDER_FILLED
+            held.position = exit_filled(held.position, upd.client_order_id, upd.filled_qty, done)
+            changes.put(held)
         new_qty = new_quantity(held, name, upd)
         if new_qty is None or upd.price is None:
             return None
@@ -46,6 +51,8 @@ def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes
     if name in (events.ORDER_CANCELED, events.ORDER_EXPIRED, events.ORDER_FAILED):
         if held is not None and upd.order_id == held.position.stop_order_id:
             return _on_stop_lost(engine, held, name, upd, changes)
+        if held is not None and working:
+            return _on_exit_died(engine, held, name, upd, changes)
         if name == events.ORDER_FAILED:
             changes.emit(
                 events.POSITION_ERROR,
@@ -58,6 +65,35 @@ def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes
                 },
             )
     return None
+
+
+def _on_exit_died(
+    engine: Engine, held: Held, name: str, upd: OrderUpdate, changes: Changes
+) -> Job | None:
+    """An exit that will not fill: re-arm what it was for, and give its shares back to the stop
+    (grown to the whole position first, or placed if the exit had cancelled it)."""
+    held.position = exit_died(held.position, upd.client_order_id)
+    changes.put(held)
+    changes.emit(
+        events.POSITION_ERROR,
+        {
+            "symbol": upd.symbol,
+            "error_type": "exit_not_filled",
+            "message": f"exit {upd.client_order_id} {name.split('.', 1)[1]}: {upd.reason or ''}"
+            " (re-armed; the stop covers the position again)",
+            "order_id": upd.order_id,
+            "client_order_id": upd.client_order_id,
+        },
+    )
+    log_kv(
+        log,
+        logging.WARNING,
+        "exit not filled, re-armed",
+        symbol=upd.symbol,
+        order_id=upd.order_id,
+        client_order_id=upd.client_order_id,
+    )
+    return _fit_stop(engine, held, "exit_died")
 
 
 def _on_stop_lost(
@@ -162,7 +198,7 @@ def _fit_stop(engine: Engine, held: Held, cause: str) -> Job | None:
     pos = held.position
     if not pos.is_protected:
         return engine.protect_job(pos.symbol, cause)
-    want = stop_quantity(pos.size)
+    want = stop_quantity(pos.coverable_size)
     if pos.stop_quantity == want or pos.stop_price is None or pos.stop_order_id is None:
         return None
     if want == 0:

@@ -81,7 +81,9 @@ class JobBook:
                     raise TimeoutError(f"{job.symbol}: order job did not finish")
                 done = self.executor.completed()
             for result in done:
-                self.engine.apply_result(result, changes)
+                follow_up = self.engine.apply_result(result, changes)
+                if follow_up is not None:
+                    results += self.run([follow_up], changes, timeout_seconds=timeout_seconds)
             results += done
         return results
 

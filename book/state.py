@@ -78,11 +78,24 @@ def to_hash(held: Held) -> dict[str, str]:
         "realized_pnl": _s(held.realized_pnl),
         "inflight": ",".join(held.inflight),
         "stop_hit_for": _s(p.stop_hit_for),
+        "working_exits": ";".join(
+            f"{cid}:{ordered}:{filled}" for cid, ordered, filled in p.working_exits
+        ),
+        "exit_generation": str(p.exit_generation),
     }
 
 
 def _dec(value: str) -> Decimal | None:
     return Decimal(value) if value else None
+
+
+def _working_exits(raw: str) -> tuple[tuple[str, Decimal, Decimal], ...]:
+    out = []
+    for item in raw.split(";"):
+        if item:
+            cid, ordered, filled = item.rsplit(":", 2)
+            out.append((cid, Decimal(ordered), Decimal(filled)))
+    return tuple(out)
 
 
 def from_hash(raw: Mapping[Any, Any]) -> Held:
@@ -110,6 +123,8 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         last_updated=datetime.fromisoformat(updated) if updated else None,
         session=Session(h.get("session") or "CLOSED"),
         stop_hit_for=h.get("stop_hit_for") or None,
+        working_exits=_working_exits(h.get("working_exits", "")),
+        exit_generation=int(h.get("exit_generation") or 0),
     )
     inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)

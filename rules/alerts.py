@@ -10,6 +10,7 @@ from position_manager import events
 from rules.model import Position
 from rules.params import RuleParams
 from rules.pnl import gain_pct
+from rules.quantities import stop_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +33,20 @@ def large_loss_alert(position: Position, price: Decimal, params: RuleParams) -> 
 
 
 def unprotected_alert(position: Position) -> Alert | None:
-    if position.is_protected:
+    """Any share neither covered by the live stop nor held by a working exit. A GTC stop covers
+    whole shares only, so a fractional remainder is reported too, never a silent check mark."""
+    covered = position.stop_quantity or Decimal(0) if position.is_protected else Decimal(0)
+    uncovered = position.coverable_size - covered
+    if uncovered <= 0:
         return None
-    return Alert(
-        events.ALERT_UNPROTECTED,
-        position.symbol,
-        f"{position.symbol} ({position.quantity} shares) has no stop order",
-    )
+    if covered == 0 and stop_quantity(position.coverable_size) > 0:
+        message = f"{position.symbol} ({position.quantity} shares) has no stop order"
+    else:
+        message = (
+            f"{position.symbol}: {uncovered} of {position.size} shares have no stop (a GTC stop "
+            "covers whole shares only); they exit with DAY orders on a breach or a profit level"
+        )
+    return Alert(events.ALERT_UNPROTECTED, position.symbol, message)
 
 
 def stale_data_alert(

@@ -11,9 +11,11 @@ otherwise call `stop_lost` and place the next generation.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
 from rules.model import Position
-from rules.order_ids import report_date_of
+from rules.order_ids import exit_reason_of, report_date_of
 from rules.profit_taking import level_of
 
 
@@ -35,6 +37,49 @@ def apply_executed(position: Position, decision: Decision, broker_order_id: str 
         if levels:
             return position.evolve(profit_levels_taken=position.profit_levels_taken | levels)
     return position
+
+
+def exit_working(
+    position: Position, client_order_id: str, ordered: Decimal, filled: Decimal
+) -> Position:
+    """An accepted exit that has not completely filled: its unfilled shares are held for it."""
+    others = tuple(w for w in position.working_exits if w[0] != client_order_id)
+    if filled >= ordered:
+        return position.evolve(working_exits=others)
+    return position.evolve(working_exits=(*others, (client_order_id, ordered, filled)))
+
+
+def exit_filled(position: Position, client_order_id: str, filled: Decimal, done: bool) -> Position:
+    """A fill of a working exit: what it sold is taken; when done it holds nothing any more."""
+    working = position.working_exit(client_order_id)
+    if working is None:
+        return position
+    _, ordered, before = working
+    if done:
+        return exit_working(position, client_order_id, ordered, ordered)
+    return exit_working(position, client_order_id, ordered, max(before, filled))
+
+
+def exit_died(position: Position, client_order_id: str) -> Position:
+    """A working exit expired, was cancelled or rejected: what it did not sell is not taken.
+
+    Its profit level (or earnings date) is re-armed, so the rules decide it again on the next
+    quote, with the next exit generation's client order id (the dead one is spent). Profit
+    levels sell down to a target, so a level whose exit filled in part sells only the rest.
+    """
+    if position.working_exit(client_order_id) is None:
+        return position
+    pos = position.evolve(
+        working_exits=tuple(w for w in position.working_exits if w[0] != client_order_id),
+        exit_generation=position.exit_generation + 1,
+    )
+    reason = exit_reason_of(client_order_id)
+    if reason == "pre_earnings":
+        if pos.earnings_reduced_for == report_date_of(client_order_id):
+            pos = pos.evolve(earnings_reduced_for=None)
+    elif reason is not None:
+        pos = pos.evolve(profit_levels_taken=pos.profit_levels_taken - level_of(reason))
+    return pos
 
 
 def stop_lost(position: Position) -> Position:

@@ -29,7 +29,7 @@ class ReplaceStop:
     stop_price: Decimal
     previous_stop_price: Decimal | None
     client_order_id: str
-    reason: Literal["trail", "shrink"]
+    reason: Literal["trail", "shrink", "restore"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,6 @@ def earnings_reduction_decisions(
         price,
         style,
         "pre_earnings",
-        earnings_order_id(position.position_key, report_date),
+        earnings_order_id(position.position_key, report_date, position.exit_generation),
         params,
     )

@@ -17,7 +17,8 @@ from rules.model import Position, Quote, Side
 from rules.params import RuleParams
 from rules.pnl import Pnl, unrealized_pnl
 from rules.profit_taking import profit_taking_decisions
-from rules.protection import is_breached, protect_decisions
+from rules.protection import is_breached, protect_decisions, restore_decisions
+from rules.quantities import stop_quantity
 from rules.session_policy import policy_for
 from rules.trailing import propose_trailing_stop, update_best_price
 
@@ -80,8 +81,14 @@ def evaluate_quote(
     decisions: list[Decision] = []
     if not pos.is_protected:
         decisions = protect_decisions(pos, atr, price, params)
+        cannot_carry_a_stop = stop_quantity(pos.coverable_size) == 0
+        if not decisions and cannot_carry_a_stop and policy.take_profit and policy.exit_style:
+            # Under one share: no GTC stop can cover it, so it takes profit with DAY exits.
+            decisions = profit_taking_decisions(pos, price, policy.exit_style, params)
     elif policy.take_profit and policy.exit_style is not None:
         decisions = profit_taking_decisions(pos, price, policy.exit_style, params)
+    if not decisions and pos.is_protected:
+        decisions = restore_decisions(pos)
     trailing_allowed = policy.trail_stops and pos.stop_price is not None
     if not decisions and trailing_allowed and not is_breached(pos.side, pos.stop_price, price):  # type: ignore[arg-type]
         trail = propose_trailing_stop(pos, price, params)

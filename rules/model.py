@@ -68,6 +68,13 @@ class Position:
     # The stop order id (or emergency exit client id) a `position.stop_hit` was already said for:
     # one stop is one hit, whether a quote crosses it, crosses it again, or it fills.
     stop_hit_for: str | None = None
+    # Exits the broker accepted that have not completely filled: (client order id, shares
+    # ordered, shares filled so far). Their unfilled shares are held for them at the broker, so
+    # the stop covers only the rest, and no stop is placed while they hold the whole position.
+    working_exits: tuple[tuple[str, Decimal, Decimal], ...] = ()
+    # Moves on when a working exit dies unfilled (expired, cancelled, rejected): the re-armed
+    # exit needs a client order id that was never used.
+    exit_generation: int = 0
 
     def __post_init__(self) -> None:
         if not self.symbol:
@@ -88,6 +95,18 @@ class Position:
     def size(self) -> Decimal:
         """Magnitude of the position (shares held long or owed short)."""
         return abs(self.quantity)
+
+    @property
+    def working_exit_qty(self) -> Decimal:
+        return sum((ordered - filled for _, ordered, filled in self.working_exits), Decimal(0))
+
+    def working_exit(self, client_order_id: str) -> tuple[str, Decimal, Decimal] | None:
+        return next((w for w in self.working_exits if w[0] == client_order_id), None)
+
+    @property
+    def coverable_size(self) -> Decimal:
+        """Shares a stop may cover: the position less what working exits already hold."""
+        return max(self.size - self.working_exit_qty, Decimal(0))
 
     @property
     def is_protected(self) -> bool:

@@ -9,6 +9,7 @@ under Alpaca's 128-character limit.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -40,6 +41,7 @@ def _checked(order_id: str) -> str:
 
 
 _EARNINGS_MARKER = "-earn-"
+_PROFIT_LEVEL = re.compile(r"-tp([12])(?:-r\d+)?$")
 _BREACH_MARKER = "-breach-"
 
 
@@ -62,25 +64,32 @@ def replace_order_id(
     return _checked(f"pm-{position_key}-rp{ref}-{_num(qty)}-{_num(stop_price)}")
 
 
-def profit_order_id(position_key: str, level: int) -> str:
-    return _checked(f"pm-{position_key}-tp{level}")
+def _rearmed(generation: int) -> str:
+    """Generation 0 keeps the original id; a re-armed exit (its predecessor died unfilled) gets
+    `-r<n>`, since the broker refuses a used id forever."""
+    return f"-r{generation}" if generation > 0 else ""
 
 
-def earnings_order_id(position_key: str, report_date: date) -> str:
-    return _checked(f"pm-{position_key}{_EARNINGS_MARKER}{report_date:%Y%m%d}")
+def profit_order_id(position_key: str, level: int, generation: int = 0) -> str:
+    return _checked(f"pm-{position_key}-tp{level}{_rearmed(generation)}")
 
 
-def emergency_exit_order_id(position_key: str, stop_price: Decimal) -> str:
-    return _checked(f"pm-{position_key}{_BREACH_MARKER}{_num(stop_price)}")
+def earnings_order_id(position_key: str, report_date: date, generation: int = 0) -> str:
+    return _checked(
+        f"pm-{position_key}{_EARNINGS_MARKER}{report_date:%Y%m%d}{_rearmed(generation)}"
+    )
+
+
+def emergency_exit_order_id(position_key: str, stop_price: Decimal, generation: int = 0) -> str:
+    return _checked(f"pm-{position_key}{_BREACH_MARKER}{_num(stop_price)}{_rearmed(generation)}")
 
 
 # --- parsing (the inverse of the formats above) ------------------------------------------------
 def exit_reason_of(client_order_id: str) -> ExitReason | None:
     """Which exit an id names (profit level, earnings cut, stop breach); None for other ids."""
-    if client_order_id.endswith("-tp1"):
-        return "profit_target_1"
-    if client_order_id.endswith("-tp2"):
-        return "profit_target_2"
+    level = _PROFIT_LEVEL.search(client_order_id)
+    if level is not None:
+        return "profit_target_1" if level.group(1) == "1" else "profit_target_2"
     if _EARNINGS_MARKER in client_order_id:
         return "pre_earnings"
     if _BREACH_MARKER in client_order_id:

@@ -29,10 +29,10 @@ def exit_with_stop_fitted(
     client_order_id: str,
     params: RuleParams,
 ) -> list[Decision]:
-    qty = min(qty, position.size)
+    qty = min(qty, position.coverable_size)  # shares a working exit holds cannot be sold again
     if qty <= 0:
         return []
-    remaining = position.size - qty
+    remaining = position.coverable_size - qty
     decisions: list[Decision] = []
     if position.stop_order_id is not None:
         covered = position.stop_quantity if position.stop_quantity is not None else None

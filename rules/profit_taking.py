@@ -35,7 +35,7 @@ def profit_taking_decisions(
             price,
             style,
             "profit_target_2",
-            profit_order_id(position.position_key, 2),
+            profit_order_id(position.position_key, 2, position.exit_generation),
             params,
         )
     if gain >= params.profit_target_1 and 1 not in taken and 2 not in taken:
@@ -49,7 +49,7 @@ def profit_taking_decisions(
             price,
             style,
             "profit_target_1",
-            profit_order_id(position.position_key, 1),
+            profit_order_id(position.position_key, 1, position.exit_generation),
             params,
         )
     return []

@@ -15,6 +15,7 @@ from rules.order_ids import emergency_exit_order_id, stop_order_id
 from rules.params import RuleParams
 from rules.quantities import stop_quantity
 from rules.session_policy import policy_for
+from rules.stop_orders import replace_stop
 from rules.stops import stop_and_target
 
 
@@ -35,8 +36,8 @@ def protect_decisions(
 ) -> list[Decision]:
     """Decisions that leave `position` protected; empty if it already is (or cannot be: under
     one share, see quantities.stop_quantity)."""
-    if position.is_protected:
-        return []
+    if position.is_protected or position.coverable_size == 0:
+        return []  # protected, or a working exit already holds every share
     stop = planned_stop_price(position, atr, params)
     policy = policy_for(position.session)
     if price is not None and is_breached(position.side, stop, price):
@@ -45,15 +46,15 @@ def protect_decisions(
         return [
             build_exit(
                 position,
-                position.size,
+                position.coverable_size,
                 price,
                 policy.exit_style,
                 "stop_breach",
-                emergency_exit_order_id(position.position_key, stop),
+                emergency_exit_order_id(position.position_key, stop, position.exit_generation),
                 params.extended_hours_limit_offset,
             )
         ]
-    qty = stop_quantity(position.size)
+    qty = stop_quantity(position.coverable_size)
     if qty <= 0 or not policy.place_protective_stop:
         return []
     return [
@@ -63,5 +64,26 @@ def protect_decisions(
             qty=qty,
             stop_price=stop,
             client_order_id=stop_order_id(position.position_key, position.stop_generation),
+        )
+    ]
+
+
+def restore_decisions(position: Position) -> list[Decision]:
+    """Grow a live stop that covers fewer whole shares than the position can carry (a sale that
+    shrank it first, then failed or expired, gave the shares back): same stop price, full size."""
+    if position.stop_order_id is None or position.stop_price is None:
+        return []
+    want = stop_quantity(position.coverable_size)
+    if position.stop_quantity is None or position.stop_quantity >= want:
+        return []
+    return [
+        replace_stop(
+            position.symbol,
+            position.position_key,
+            position.stop_order_id,
+            want,
+            position.stop_price,
+            position.stop_price,
+            "restore",
         )
     ]

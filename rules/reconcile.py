@@ -61,7 +61,7 @@ def reconcile_symbol(position: Position, orders: list[BrokerOrder]) -> SymbolRec
     decisions: list[Decision] = [
         CancelOrder(position.symbol, o.id, "duplicate stop") for o in stops if o.id != keep.id
     ]
-    want = stop_quantity(position.size)
+    want = stop_quantity(position.coverable_size)
     if keep.qty is not None and keep.qty != want and keep.stop_price is not None and want > 0:
         decisions.append(
             replace_stop(

@@ -55,7 +55,7 @@ def propose_trailing_stop(
         valid = candidate > price
     if tightens_by <= 0 or tightens_by < params.min_stop_adjustment or not valid:
         return None
-    qty = position.stop_quantity or stop_quantity(position.size)
+    qty = position.stop_quantity or stop_quantity(position.coverable_size)
     return replace_stop(
         position.symbol,
         position.position_key,

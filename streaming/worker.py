@@ -182,7 +182,7 @@ class Worker:
 
     def _apply_completed(self, changes: Changes) -> None:
         for result in self.executor.completed():
-            self.engine.apply_result(result, changes)
+            self.submit(self.engine.apply_result(result, changes))
             self.dispatch.release_deferred(result.job.symbol, changes)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
