@@ -20,7 +20,7 @@ from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import CircuitOpenError, Resilience, ResiliencePolicy
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from simulator import SimulatorHandle, start_simulator
-from tests.alpaca_harness import FAST_POLICY, REGULAR_OPEN_MORNING, make_broker
+from tests.support.simulator import FAST_POLICY, REGULAR_OPEN_MORNING, make_broker
 
 D = Decimal
 

@@ -9,7 +9,7 @@ import pytest
 
 from position_manager import events
 from position_manager.events import encode_event, publish
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.worker_harness import Harness, risk_params
 
 
 @pytest.fixture

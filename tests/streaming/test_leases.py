@@ -17,7 +17,7 @@ from book.lease import LeaseKeeper, SymbolLease, lease_key
 from position_manager import events
 from position_manager.broker_types import OrderSide
 from rules.decisions import PlaceStop
-from tests.streaming.conftest import Harness
+from tests.support.worker_harness import Harness
 
 
 class Clock:

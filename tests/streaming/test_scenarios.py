@@ -8,7 +8,7 @@ import pytest
 
 from book.state import Changes
 from position_manager import events
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.worker_harness import Harness, risk_params
 
 
 def test_atr_stop_is_placed_when_the_entry_fills(harness: Harness) -> None:
