@@ -23,7 +23,9 @@ def order(
     kind: OrderKind,
     *,
     tif: TimeInForce = TimeInForce.GTC,
-    **prices: Decimal,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    trail_percent: Decimal | None = None,
 ) -> OrderRequest:
     return OrderRequest(
         symbol=symbol,
@@ -32,7 +34,9 @@ def order(
         kind=kind,
         client_order_id=unique_id(symbol),
         time_in_force=tif,
-        **prices,  # type: ignore[arg-type]
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_percent=trail_percent,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -25,11 +26,11 @@ from tests.support.simulator import FAST_POLICY, REGULAR_OPEN_MORNING, make_brok
 D = Decimal
 
 
-def sell(symbol: str, qty: str, cid: str, **kw: object) -> OrderRequest:
-    fields: dict[str, object] = {"kind": OrderKind.LIMIT, "limit_price": D("250"), **kw}
+def sell(symbol: str, qty: str, cid: str, **kw: Any) -> OrderRequest:
+    fields: dict[str, Any] = {"kind": OrderKind.LIMIT, "limit_price": D("250"), **kw}
     return OrderRequest(
         symbol=symbol, side=OrderSide.SELL, qty=D(qty), client_order_id=cid, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 class FakeClock:

@@ -57,7 +57,7 @@ def pipeline_env(settings: Settings, simulator: SimulatorHandle) -> PipelineEnv:
 class PipelineEnv:
     """Builds resources for a test, with settings overrides applied consistently."""
 
-    def __init__(self, settings: Settings, broker_url: str) -> None:
+    def __init__(self, settings: Settings, broker_url: str | None) -> None:
         self.settings = settings
         self.broker_url = broker_url
         self.overrides: dict[str, str] = {
@@ -192,6 +192,7 @@ def step_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict[str, Any]:
     """The op output's metadata, as plain values."""
     for event in result.events_for_node(op):
         if event.event_type_value == "STEP_OUTPUT":
+            # dagster types event_specific_data as the union of every event's data
             metadata = event.event_specific_data.metadata  # type: ignore[union-attr]
             return {k: getattr(v, "value", v) for k, v in metadata.items()}
     raise AssertionError(f"no output for {op}")

@@ -192,7 +192,7 @@ def test_a_warehouse_locked_by_another_process_fails_with_warehouse_busy(
 def test_without_a_broker_url_the_run_starts_and_stops_its_own_simulator(
     pipeline_env: PipelineEnv, kind: str
 ) -> None:
-    pipeline_env.broker_url = None  # type: ignore[assignment]
+    pipeline_env.broker_url = None
     result = dg.materialize([universe], resources=pipeline_env.resources())
     assert result.success
     (event,) = result.asset_materializations_for_node("universe")

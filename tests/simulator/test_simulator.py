@@ -281,8 +281,12 @@ def test_quotes_from_the_redis_stream_drive_fills(redis_url: str) -> None:
 
 def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
     snapshot = tmp_path / "sim.json"
-    config = {"snapshot_path": snapshot, "clock_start": REGULAR_OPEN_MORNING, "clock_speed": 0.0}
-    with start_simulator(**config) as handle:  # type: ignore[arg-type]
+    config: dict[str, Any] = {
+        "snapshot_path": snapshot,
+        "clock_start": REGULAR_OPEN_MORNING,
+        "clock_speed": 0.0,
+    }
+    with start_simulator(**config) as handle:
         broker = make_broker(handle)
         handle.simulator.seed_positions(marks={"AAPL": D("190")})
         stop = broker.submit_order(
@@ -290,7 +294,7 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
         )
         cash = broker.get_account().cash
     assert json.loads(snapshot.read_text())["version"] == 1
-    with start_simulator(**config) as again:  # type: ignore[arg-type]
+    with start_simulator(**config) as again:
         broker = make_broker(again)
         assert [o.id for o in broker.list_open_orders()] == [stop.id]
         assert broker.get_account().cash == cash

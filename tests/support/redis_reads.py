@@ -39,6 +39,13 @@ def stream_text(client: redis.Redis, stream: str) -> list[dict[str, str]]:
     return [redis_schema.text_fields(fields) for fields in stream_entries(client, stream)]
 
 
+def get_bytes(client: redis.Redis, key: str) -> bytes | None:
+    """GET as this client answers it: bytes (no `decode_responses`), or None when missing."""
+    value = client.get(key)
+    assert value is None or isinstance(value, bytes), f"{key}: {value!r} is not bytes"
+    return value
+
+
 def hash_text(client: redis.Redis, key: str) -> dict[str, str]:
     """A hash as text fields."""
     return redis_schema.text_fields(client.hgetall(key))
