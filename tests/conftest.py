@@ -1,6 +1,6 @@
 """Fixtures every test uses: a real redis-server per test session, a clean database per test,
-a temp DuckDB file and settings pointing at both, and the simulator with the real adapter on it.
-No fakes."""
+a temp DuckDB file and settings pointing at both, the simulator with the real adapter on it, and
+the worker harness on a simulator of its own clock. No fakes; the helpers are in tests/support."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import redis
 from broker.alpaca_adapter import AlpacaBroker
 from position_manager.config import Settings, load_settings
 from position_manager.local_redis import RedisServer, free_port
-from simulator import SimulatorHandle, start_simulator
-from tests.alpaca_harness import REGULAR_OPEN_MORNING, make_broker
+from simulator import SimulatorHandle
+from tests.support.simulator import adapter_simulator, make_broker, worker_simulator
+from tests.support.worker_harness import Harness
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +64,27 @@ def settings(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture
 def sim(redis_url: str) -> Iterator[SimulatorHandle]:
     """A simulator on the test's Redis, its clock frozen in the regular session."""
-    handle = start_simulator(
-        redis_url=redis_url, clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, rate_limit=10_000
-    )
-    yield handle
-    handle.stop()
+    with adapter_simulator(redis_url) as handle:
+        yield handle
 
 
 @pytest.fixture
 def broker(sim: SimulatorHandle) -> AlpacaBroker:
     return make_broker(sim)
+
+
+# --- the worker run step by step (tests/book, tests/streaming, tests/pipelines' jobs) --------
+@pytest.fixture
+def worker_sim(redis_url: str) -> Iterator[SimulatorHandle]:
+    """A simulator on the test's Redis, its clock frozen at `REGULAR_AT` (2026-11-24)."""
+    with worker_simulator(redis_url) as handle:
+        yield handle
+
+
+@pytest.fixture
+def harness(
+    settings: Settings, worker_sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
+) -> Iterator[Harness]:
+    h = Harness(settings, worker_sim, redis_client, redis_url)
+    yield h
+    h.close()

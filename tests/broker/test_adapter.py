@@ -11,7 +11,7 @@ from broker.alpaca_adapter import AlpacaBroker
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.sample_data import SAMPLE_UNIVERSE
 from simulator import SimulatorHandle
-from tests.alpaca_harness import make_broker, unique_id
+from tests.support.simulator import make_broker, unique_id
 
 D = Decimal
 
@@ -23,7 +23,9 @@ def order(
     kind: OrderKind,
     *,
     tif: TimeInForce = TimeInForce.GTC,
-    **prices: Decimal,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    trail_percent: Decimal | None = None,
 ) -> OrderRequest:
     return OrderRequest(
         symbol=symbol,
@@ -32,7 +34,9 @@ def order(
         kind=kind,
         client_order_id=unique_id(symbol),
         time_in_force=tif,
-        **prices,  # type: ignore[arg-type]
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_percent=trail_percent,
     )
 
 
@@ -260,7 +264,7 @@ def test_open_orders_filtered_by_symbol(sim: SimulatorHandle, broker: AlpacaBrok
 
 def test_daily_bars_for_many_symbols_follow_next_page_token(redis_url: str) -> None:
     from simulator import start_simulator
-    from tests.alpaca_harness import REGULAR_OPEN_MORNING
+    from tests.support.simulator import REGULAR_OPEN_MORNING
 
     with start_simulator(
         clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, max_bars_page=25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -20,16 +21,16 @@ from broker.rate_limit import RateLimiter, limiter_for_key
 from broker.resilience import CircuitOpenError, Resilience, ResiliencePolicy
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from simulator import SimulatorHandle, start_simulator
-from tests.alpaca_harness import FAST_POLICY, REGULAR_OPEN_MORNING, make_broker
+from tests.support.simulator import FAST_POLICY, REGULAR_OPEN_MORNING, make_broker
 
 D = Decimal
 
 
-def sell(symbol: str, qty: str, cid: str, **kw: object) -> OrderRequest:
-    fields: dict[str, object] = {"kind": OrderKind.LIMIT, "limit_price": D("250"), **kw}
+def sell(symbol: str, qty: str, cid: str, **kw: Any) -> OrderRequest:
+    fields: dict[str, Any] = {"kind": OrderKind.LIMIT, "limit_price": D("250"), **kw}
     return OrderRequest(
         symbol=symbol, side=OrderSide.SELL, qty=D(qty), client_order_id=cid, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 class FakeClock:

@@ -2,8 +2,8 @@
 
 - Assets: a local Alpha Vantage stand-in, and one simulator per module with the demo book open.
 - Jobs, schedules and sensors (history, protection): a real Dagster instance (temp DAGSTER_HOME),
-  the simulator over HTTP with its order events on the test's Redis, and resources built the way
-  the code location builds them.
+  the simulator over HTTP with its order events on the test's Redis (`worker_sim`, the worker
+  harness's, from tests/conftest.py), and resources built the way the code location builds them.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from position_manager import events, redis_schema
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide
 from position_manager.config import Settings
 from position_manager.market_calendar import NEW_YORK
-from simulator import SimulatorHandle, start_simulator
+from simulator import SimulatorHandle
 from tests.pipelines.av_standin import AlphaVantageStandIn, serve_alpha_vantage
-from tests.streaming.conftest import Harness
+from tests.support.redis_reads import event_data
+from tests.support.simulator import demo_book_simulator
 
 
 @pytest.fixture
@@ -41,16 +42,14 @@ def alpha_vantage() -> Iterator[AlphaVantageStandIn]:
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[Any]:
+def simulator() -> Iterator[SimulatorHandle]:
     """One local Alpaca simulator per module, with the demo book open (SAMPLE_BOOK)."""
-    handle = start_simulator()
-    handle.simulator.seed_positions()
-    yield handle
-    handle.stop()
+    with demo_book_simulator() as handle:
+        yield handle
 
 
 @pytest.fixture
-def pipeline_env(settings: Settings, simulator: Any) -> PipelineEnv:
+def pipeline_env(settings: Settings, simulator: SimulatorHandle) -> PipelineEnv:
     """Embedded resources on the test's Redis, temp data dir and the module's simulator."""
     return PipelineEnv(settings, simulator.url)
 
@@ -58,7 +57,7 @@ def pipeline_env(settings: Settings, simulator: Any) -> PipelineEnv:
 class PipelineEnv:
     """Builds resources for a test, with settings overrides applied consistently."""
 
-    def __init__(self, settings: Settings, broker_url: str) -> None:
+    def __init__(self, settings: Settings, broker_url: str | None) -> None:
         self.settings = settings
         self.broker_url = broker_url
         self.overrides: dict[str, str] = {
@@ -73,19 +72,6 @@ class PipelineEnv:
             broker_url=self.broker_url,
             overrides={**self.overrides, **overrides},
         )
-
-
-# Tuesday 2026-11-24 10:00 New York: the regular session (the simulator's clock is frozen there).
-REGULAR_AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sim(redis_url: str) -> Iterator[SimulatorHandle]:
-    handle = start_simulator(
-        redis_url=redis_url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
-    )
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture
@@ -157,12 +143,7 @@ class Env:
         return position.qty if position else Decimal(0)
 
     def events(self, name: str, stream: str = events.POSITIONS_STREAM) -> list[dict[str, Any]]:
-        out = []
-        for _id, fields in self.client.xrange(stream):
-            event = events.decode_event(fields)
-            if event.event == name:
-                out.append(event.data)
-        return out
+        return event_data(self.client, name, stream)
 
     def sql(self, query: str) -> list[tuple[Any, ...]]:
         import duckdb
@@ -196,9 +177,9 @@ class Env:
 
 @pytest.fixture
 def env(
-    settings: Settings, sim: SimulatorHandle, redis_url: str, duckdb_path: Path
+    settings: Settings, worker_sim: SimulatorHandle, redis_url: str, duckdb_path: Path
 ) -> Iterator[Env]:
-    e = Env(settings, sim, redis_url, duckdb_path)
+    e = Env(settings, worker_sim, redis_url, duckdb_path)
     yield e
     e.close()
 
@@ -211,16 +192,7 @@ def step_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict[str, Any]:
     """The op output's metadata, as plain values."""
     for event in result.events_for_node(op):
         if event.event_type_value == "STEP_OUTPUT":
+            # dagster types event_specific_data as the union of every event's data
             metadata = event.event_specific_data.metadata  # type: ignore[union-attr]
             return {k: getattr(v, "value", v) for k, v in metadata.items()}
     raise AssertionError(f"no output for {op}")
-
-
-@pytest.fixture
-def harness(
-    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
-) -> Iterator[Harness]:
-    """The streaming tests' worker harness on this folder's simulator."""
-    h = Harness(settings, sim, redis_client, redis_url)
-    yield h
-    h.close()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import dagster as dg
 import pytest
 import redis
@@ -26,6 +22,7 @@ from tests.pipelines.av_standin import (
     overview_json,
 )
 from tests.pipelines.conftest import PipelineEnv
+from tests.support.duckdb_lock import duckdb_locked_by_another_process
 from warehouse.connection import open_warehouse
 from warehouse.errors import WarehouseBusyError
 from warehouse.tables import DAILY_BARS, EARNINGS_CALENDAR, SYMBOL_PROFILES
@@ -181,24 +178,10 @@ def test_a_warehouse_locked_by_another_process_fails_with_warehouse_busy(
     path = pipeline_env.settings.warehouse_path
     with open_warehouse(path):
         pass
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import duckdb, time
-            conn = duckdb.connect({str(path)!r})
-            print("locked", flush=True)
-            time.sleep(30)
-        """)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with duckdb_locked_by_another_process(path):
         resources = pipeline_env.resources()
         resources["duckdb"] = WarehouseResource(database=str(path), lock_wait_seconds=0.2)
         result = dg.materialize([universe], resources=resources, raise_on_error=False)
-    finally:
-        holder.kill()
-        holder.wait()
     assert not result.success
     cls_name, message = _step_error(result)
     assert cls_name == WarehouseBusyError.__name__
@@ -209,7 +192,7 @@ def test_a_warehouse_locked_by_another_process_fails_with_warehouse_busy(
 def test_without_a_broker_url_the_run_starts_and_stops_its_own_simulator(
     pipeline_env: PipelineEnv, kind: str
 ) -> None:
-    pipeline_env.broker_url = None  # type: ignore[assignment]
+    pipeline_env.broker_url = None
     result = dg.materialize([universe], resources=pipeline_env.resources())
     assert result.success
     (event,) = result.asset_materializations_for_node("universe")

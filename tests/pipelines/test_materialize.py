@@ -19,9 +19,10 @@ from pipelines.risk.earnings_calendar import earnings_calendar, earnings_calenda
 from pipelines.risk.risk_parameters import risk_parameters
 from pipelines.risk.symbol_profiles import symbol_profiles
 from position_manager.market_calendar import closed_sessions
-from position_manager.redis_schema import RISK_PARAMS_KEY
+from position_manager.redis_schema import RISK_PARAMS_KEY, text
 from position_manager.sample_data import SAMPLE_BOOK
 from tests.pipelines.conftest import PipelineEnv
+from tests.support.redis_reads import hash_text
 from warehouse.connection import open_warehouse
 from warehouse.tables import ATR, DAILY_BARS, RISK_PARAMETERS, SYMBOL_PROFILES
 
@@ -45,8 +46,7 @@ def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluat
 
 
 def _hash(client: redis.Redis, symbol: str) -> dict[str, str]:
-    raw = client.hgetall(RISK_PARAMS_KEY.format(symbol=symbol))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return hash_text(client, RISK_PARAMS_KEY.format(symbol=symbol))
 
 
 @pytest.fixture
@@ -139,6 +139,6 @@ def test_materialize_everything_is_one_call_for_the_run_command(
         last=date(2025, 4, 25),
     )
     assert result.success
-    assert {s.decode() for s in redis_client.keys("pm:risk:*")} == {
+    assert {text(s) for s in redis_client.keys("pm:risk:*")} == {
         RISK_PARAMS_KEY.format(symbol=s) for s in [*HELD, "KO", "ZZZZ"]
     }

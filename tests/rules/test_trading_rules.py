@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from position_manager.broker_types import OrderSide, TimeInForce
 from position_manager.cap_class import CapClass
@@ -16,7 +17,11 @@ from rules.session_policy import ExitStyle
 from rules.trailing import propose_trailing_stop
 from tests.rules.helpers import D, make_position, quote
 
-PROTECTED = {"stop_order_id": "stop-1", "stop_price": D(92), "stop_quantity": D(100)}
+PROTECTED: dict[str, Any] = {
+    "stop_order_id": "stop-1",
+    "stop_price": D(92),
+    "stop_quantity": D(100),
+}
 
 
 def test_unprotected_position_gets_an_atr_stop() -> None:

@@ -20,7 +20,9 @@ from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, Ti
 from position_manager.session import Session
 from position_manager.trade_updates import order_event
 from simulator import EngineConfig, SimulatorHandle, start_simulator
-from tests.alpaca_harness import REGULAR_OPEN_MORNING, make_broker
+from tests.support.redis_reads import read_events
+from tests.support.simulator import REGULAR_OPEN_MORNING, make_broker
+from tests.support.waits import wait_until
 
 D = Decimal
 PRE_MARKET = datetime(2025, 3, 3, 13, 0, tzinfo=UTC)  # 08:00 New York
@@ -28,7 +30,7 @@ AFTER_HOURS = datetime(2025, 3, 3, 22, 0, tzinfo=UTC)  # 17:00 New York
 
 
 def order_events(client: redis.Redis) -> list[events.Event]:
-    return [events.decode_event(f) for _, f in client.xrange(events.ORDERS_STREAM)]
+    return read_events(client, events.ORDERS_STREAM)
 
 
 def test_session_follows_the_new_york_clock_and_the_holiday_calendar(
@@ -270,17 +272,21 @@ def test_quotes_from_the_redis_stream_drive_fills(redis_url: str) -> None:
                 "timestamp": REGULAR_OPEN_MORNING.isoformat(),
             },
         )
-        deadline = time.monotonic() + 5
-        while broker.get_order(placed.id).status != "filled" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(
+            lambda: broker.get_order(placed.id).status == "filled", 5, "the order never filled"
+        )
         assert broker.get_order(placed.id).filled_avg_price == D("60.95")
     client.close()
 
 
 def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
     snapshot = tmp_path / "sim.json"
-    config = {"snapshot_path": snapshot, "clock_start": REGULAR_OPEN_MORNING, "clock_speed": 0.0}
-    with start_simulator(**config) as handle:  # type: ignore[arg-type]
+    config: dict[str, Any] = {
+        "snapshot_path": snapshot,
+        "clock_start": REGULAR_OPEN_MORNING,
+        "clock_speed": 0.0,
+    }
+    with start_simulator(**config) as handle:
         broker = make_broker(handle)
         handle.simulator.seed_positions(marks={"AAPL": D("190")})
         stop = broker.submit_order(
@@ -288,7 +294,7 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
         )
         cash = broker.get_account().cash
     assert json.loads(snapshot.read_text())["version"] == 1
-    with start_simulator(**config) as again:  # type: ignore[arg-type]
+    with start_simulator(**config) as again:
         broker = make_broker(again)
         assert [o.id for o in broker.list_open_orders()] == [stop.id]
         assert broker.get_account().cash == cash
@@ -304,9 +310,7 @@ def test_snapshot_is_written_while_running(tmp_path: Path) -> None:
     snapshot = tmp_path / "sim.json"
     with start_simulator(snapshot_path=snapshot, snapshot_interval=0.01) as handle:
         handle.simulator.seed_positions()
-        deadline = time.monotonic() + 5
-        while not snapshot.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(snapshot.exists, 5, "no snapshot was written")
         assert "BNGO" in json.loads(snapshot.read_text())["positions"]
 
 

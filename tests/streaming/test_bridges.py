@@ -3,8 +3,7 @@ websocket server; and the session publisher on the simulator's clock."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,15 +14,10 @@ from streaming.bridges.follow import QuoteFollower
 from streaming.bridges.market_data import QuoteBridge
 from streaming.bridges.trade_updates import TradeUpdateBridge
 from streaming.session_publisher import SessionPublisher
-from tests.streaming.conftest import Harness
 from tests.streaming.fake_alpaca_ws import FakeAlpacaStreams
-
-
-def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
+from tests.support.redis_reads import read_events
+from tests.support.waits import wait_until
+from tests.support.worker_harness import Harness
 
 
 def _stop(bridge: QuoteBridge | TradeUpdateBridge, streams: FakeAlpacaStreams) -> None:
@@ -39,10 +33,6 @@ def streams() -> Iterator[FakeAlpacaStreams]:
     server.stop()
 
 
-def _events(client: redis.Redis, stream: str) -> list[events.Event]:
-    return [events.decode_event(f) for _id, f in client.xrange(stream)]
-
-
 def test_quote_bridge_publishes_alpaca_quotes(
     streams: FakeAlpacaStreams, redis_client: redis.Redis
 ) -> None:
@@ -52,10 +42,10 @@ def test_quote_bridge_publishes_alpaca_quotes(
         assert streams.subscribed["data"].wait(10)
         at = datetime(2026, 11, 24, 15, 0, 1, 500000, tzinfo=UTC)
         streams.push_quote("AAPL", 100.0, 100.02, at)
-        _wait(lambda: bridge.published == 1)
+        wait_until(lambda: bridge.published == 1, 10, "the bridge published nothing", interval=0.01)
     finally:
         _stop(bridge, streams)
-    (ev,) = _events(redis_client, events.QUOTES_STREAM)
+    (ev,) = read_events(redis_client, events.QUOTES_STREAM)
     assert ev.event == events.QUOTE_UPDATED
     assert ev.data == {
         "symbol": "AAPL",
@@ -94,10 +84,10 @@ def test_trade_update_bridge_maps_fills_to_order_events(
             }
         )
         streams.push_trade_update({"event": "pending_new", "order": {"id": "o-2"}})
-        _wait(lambda: bridge.published == 1)
+        wait_until(lambda: bridge.published == 1, 10, "the bridge published nothing", interval=0.01)
     finally:
         _stop(bridge, streams)
-    (ev,) = _events(redis_client, events.ORDERS_STREAM)
+    (ev,) = read_events(redis_client, events.ORDERS_STREAM)
     assert ev.event == events.ORDER_FILLED
     assert ev.data["order_id"] == "o-1" and ev.data["position_qty"] == "100"
     assert ev.data["price"] == "100.01" and ev.data["client_order_id"] == "pm-entry-a1"
@@ -109,7 +99,7 @@ def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
     harness.sim.simulator.set_clock(datetime(2026, 11, 24, 22, 0, tzinfo=UTC))  # 17:00 NY
     assert publisher.publish_if_changed().value == "POST"
     publisher.publish_if_changed()  # unchanged: nothing published
-    published = [e.data["session"] for e in _events(harness.client, events.SESSION_STREAM)]
+    published = [e.data["session"] for e in read_events(harness.client, events.SESSION_STREAM)]
     assert published == ["REGULAR", "POST"]
     assert harness.client.get(redis_schema.SESSION_KEY) == b"POST"
 
@@ -144,12 +134,22 @@ def test_quote_follower_subscribes_a_position_opened_after_the_start(
         assert follower.check() == []
         redis_client.hset(redis_schema.POSITION_STATE_KEY.format(symbol="MSFT"), "symbol", "MSFT")
         assert follower.check() == ["MSFT"]
-        _wait(lambda: "MSFT" in streams.later_quote_subscriptions)
+        wait_until(
+            lambda: "MSFT" in streams.later_quote_subscriptions,
+            10,
+            "MSFT was never subscribed",
+            interval=0.01,
+        )
         streams.push_quote("MSFT", 400.0, 400.05, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
-        _wait(lambda: follower.bridge is not None and follower.bridge.published == 1)
+        wait_until(
+            lambda: follower.bridge is not None and follower.bridge.published == 1,
+            10,
+            "the follower's bridge published nothing",
+            interval=0.01,
+        )
     finally:
         _stop_follower(follower, streams)
-    (ev,) = _events(redis_client, events.QUOTES_STREAM)
+    (ev,) = read_events(redis_client, events.QUOTES_STREAM)
     assert ev.data["symbol"] == "MSFT"
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from broker.errors import BrokerUnavailableError
 from position_manager import events
-from tests.streaming.conftest import Harness
+from tests.support.worker_harness import Harness
 
 
 def test_an_open_breaker_raises_alert_circuit_open_once(harness: Harness) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from position_manager import events
 from position_manager.events import encode_event, publish
-from tests.streaming.conftest import Harness, risk_params
+from position_manager.redis_schema import redis_fields
+from tests.support.worker_harness import Harness, risk_params
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def running(harness: Harness) -> Harness:
 def _raw_quote(harness: Harness, data: object) -> None:
     fields = encode_event(events.QUOTE_UPDATED, {})
     fields["data"] = data if isinstance(data, str) else json.dumps(data)
-    harness.client.xadd(events.QUOTES_STREAM, fields)
+    harness.client.xadd(events.QUOTES_STREAM, redis_fields(fields))
 
 
 GOOD = {"symbol": "AAPL", "bid": "100", "ask": "100.02", "timestamp": "2026-11-24T15:00:00+00:00"}

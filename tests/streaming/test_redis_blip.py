@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +15,9 @@ import redis
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.local_redis import RedisServer, free_port
-from simulator import start_simulator
-from tests.streaming.conftest import REGULAR_AT, Harness, risk_params
+from tests.support.simulator import REGULAR_AT, worker_simulator
+from tests.support.waits import wait_until
+from tests.support.worker_harness import Harness, risk_params
 
 
 @pytest.fixture
@@ -27,56 +27,54 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def _wait_for(condition: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached before the deadline")
-
-
 def test_worker_survives_a_redis_restart_and_keeps_trailing(
     settings: Settings, own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="streaming")
     url = own_redis.url
-    sim = start_simulator(
-        redis_url=url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
-    )
-    client = redis.Redis.from_url(url)
-    h = Harness(settings, sim, client, url)
-    try:
-        sim.simulator.seed_positions([("AAPL", Decimal(100), Decimal(100))], {"AAPL": Decimal(100)})
-        risk_params(client, "AAPL", atr="1")
-        worker = h.start()
-        (stop,) = h.stops("AAPL")
-        assert stop.stop_price == Decimal("92.00")
-        state_before = h.state("AAPL")
+    with worker_simulator(url) as sim:
+        client = redis.Redis.from_url(url)
+        h = Harness(settings, sim, client, url)
+        try:
+            sim.simulator.seed_positions(
+                [("AAPL", Decimal(100), Decimal(100))], {"AAPL": Decimal(100)}
+            )
+            risk_params(client, "AAPL", atr="1")
+            worker = h.start()
+            (stop,) = h.stops("AAPL")
+            assert stop.stop_price == Decimal("92.00")
+            state_before = h.state("AAPL")
 
-        halt = threading.Event()
-        loop = threading.Thread(target=worker.run, args=(halt,), daemon=True)
-        loop.start()
-        own_redis.stop()  # the blip: every Redis call of the loop now fails
-        # The loop meets the outage: it must log it and go on, not die.
-        _wait_for(lambda: any("redis error" in r.getMessage() for r in caplog.records))
-        assert loop.is_alive()
-        own_redis.start(appendonly=True)  # same port, same append-only file
+            halt = threading.Event()
+            loop = threading.Thread(target=worker.run, args=(halt,), daemon=True)
+            loop.start()
+            own_redis.stop()  # the blip: every Redis call of the loop now fails
+            # The loop meets the outage: it must log it and go on, not die.
+            wait_until(
+                lambda: any("redis error" in r.getMessage() for r in caplog.records),
+                15,
+                "the loop never logged the redis error",
+            )
+            assert loop.is_alive()
+            own_redis.start(appendonly=True)  # same port, same append-only file
 
-        assert h.state("AAPL") == state_before  # nothing lost
-        h.sim.simulator.feed_quote("AAPL", Decimal("109.99"), Decimal("110.01"), Decimal("110"))
-        events.publish(
-            client,
-            events.QUOTE_UPDATED,
-            {"symbol": "AAPL", "bid": "109.99", "ask": "110.01", "last": "110",
-             "timestamp": REGULAR_AT.isoformat()},
-        )  # fmt: skip
-        _wait_for(lambda: [s.stop_price for s in h.stops("AAPL")] == [Decimal("104.50")])
-        halt.set()
-        loop.join(timeout=15)
-        assert not loop.is_alive()
-        assert h.state("AAPL")["stop_price"] == "104.50"
-    finally:
-        h.close()
-        sim.stop()
-        client.close()
+            assert h.state("AAPL") == state_before  # nothing lost
+            h.sim.simulator.feed_quote("AAPL", Decimal("109.99"), Decimal("110.01"), Decimal("110"))
+            events.publish(
+                client,
+                events.QUOTE_UPDATED,
+                {"symbol": "AAPL", "bid": "109.99", "ask": "110.01", "last": "110",
+                 "timestamp": REGULAR_AT.isoformat()},
+            )  # fmt: skip
+            wait_until(
+                lambda: [s.stop_price for s in h.stops("AAPL")] == [Decimal("104.50")],
+                15,
+                "the stop did not trail to 104.50 after the blip",
+            )
+            halt.set()
+            loop.join(timeout=15)
+            assert not loop.is_alive()
+            assert h.state("AAPL")["stop_price"] == "104.50"
+        finally:
+            h.close()
+            client.close()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.duckdb_lock import duckdb_locked_by_another_process
 from warehouse import tables
 from warehouse.connection import connect, open_warehouse
 from warehouse.errors import SchemaVersionError, WarehouseBusyError
@@ -52,31 +50,11 @@ def test_a_schema_newer_than_the_code_is_refused_with_both_versions(duckdb_path:
 def test_a_file_locked_by_another_process_gives_warehouse_busy(duckdb_path: Path) -> None:
     with open_warehouse(duckdb_path):
         pass
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import duckdb, sys, time
-                conn = duckdb.connect({str(duckdb_path)!r})
-                print("locked", flush=True)
-                time.sleep(30)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with duckdb_locked_by_another_process(duckdb_path):
         started = time.monotonic()
         with pytest.raises(WarehouseBusyError, match="locked by another process") as info:
             connect(duckdb_path, lock_wait_seconds=0.3)
         assert str(duckdb_path) in str(info.value)
         assert time.monotonic() - started < 5
-    finally:
-        holder.kill()
-        holder.wait()
     with open_warehouse(duckdb_path):  # free again once the other writer is gone
         pass

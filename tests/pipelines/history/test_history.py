@@ -17,7 +17,7 @@ from position_manager import events
 from position_manager.events import publish
 from position_manager.redis_schema import HISTORY_INGESTED_KEY
 from tests.pipelines.conftest import Env, step_metadata
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.worker_harness import Harness, risk_params
 
 KEY = "AAPL-l-0123456789"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,24 +15,24 @@ from pipelines.lib.profiles import (
     parse_overrides_env,
     resolve_profiles,
 )
-from pipelines.lib.risk import RiskInputs, redis_fields, risk_parameters_for
+from pipelines.lib.risk import RiskInputs, RiskParameters, redis_fields, risk_parameters_for
 from position_manager.errors import ConfigError
 from rules.params import DEFAULT_PARAMS
 
 NOW = datetime(2025, 4, 1, 12, tzinfo=UTC)
 
 
-def _inputs(**changes: object) -> RiskInputs:
-    base: dict[str, object] = {
+def _inputs(**changes: Any) -> RiskInputs:
+    base: dict[str, Any] = {
         "symbol": "AAPL", "cap_class": "large", "market_cap": 3.4e12, "profile_source": "sample",
         "avg_entry_price": 100.0, "last_close": 110.0, "atr": 4.0, "atr_pct": 0.036,
         "atr_reason": None, "next_report_date": date(2025, 4, 6),
     }  # fmt: skip
     base.update(changes)
-    return RiskInputs(**base)  # type: ignore[arg-type]
+    return RiskInputs(**base)
 
 
-def _params(**changes: object):  # type: ignore[no-untyped-def]
+def _params(**changes: Any) -> RiskParameters:
     return risk_parameters_for(
         _inputs(**changes), DEFAULT_PARAMS, atr_period=14, atr_method="sma", as_of=NOW
     )

@@ -12,7 +12,7 @@ from pipelines.protection.earnings_reduction import reduce_for_earnings_job
 from pipelines.protection.earnings_sensor import pre_earnings_sensor
 from position_manager import events, redis_schema
 from tests.pipelines.conftest import Env, new_york_today, step_metadata
-from tests.streaming.conftest import Harness
+from tests.support.worker_harness import Harness
 
 
 def _protected_long(env: Env, symbol: str = "AAPL") -> None:

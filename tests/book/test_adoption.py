@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from position_manager import events
-from tests.streaming.conftest import Harness
+from tests.support.worker_harness import Harness
 
 
 def _opened(harness: Harness) -> list[dict[str, object]]:
-    return [
-        json.loads(fields[b"data"])
-        for _id, fields in harness.client.xrange(events.POSITIONS_STREAM)
-        if fields[b"event"].decode() == events.POSITION_OPENED
-    ]
+    return harness.events(events.POSITION_OPENED)
 
 
 def test_startup_adopts_unknown_positions_with_an_opened_event_once(harness: Harness) -> None:

@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import redis
 
 from book.health import check_worker_down, worker_is_down
 from position_manager import events, redis_schema
+from tests.support.redis_reads import read_events
+from tests.support.waits import wait_until
 
 
 def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None:
@@ -28,11 +29,12 @@ def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while client.get(redis_schema.WORKER_HEARTBEAT_KEY) is None:
+
+        def beating() -> bool:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "worker never beat"
-            time.sleep(0.05)
+            return client.get(redis_schema.WORKER_HEARTBEAT_KEY) is not None
+
+        wait_until(beating, 60, "worker never beat", interval=0.05)
         assert not worker_is_down(client)
         events.publish(
             client,
@@ -55,8 +57,8 @@ def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None
 def test_check_worker_down_alerts_once(redis_client: redis.Redis) -> None:
     assert check_worker_down(redis_client)
     assert check_worker_down(redis_client)
-    alerts = redis_client.xrange(events.ALERTS_STREAM)
-    assert [events.decode_event(f).event for _id, f in alerts] == [events.ALERT_WORKER_DOWN]
+    alerts = read_events(redis_client, events.ALERTS_STREAM)
+    assert [e.event for e in alerts] == [events.ALERT_WORKER_DOWN]
     redis_client.delete("pm:alert:worker_down")
     redis_client.set(redis_schema.WORKER_HEARTBEAT_KEY, "2000-01-01T00:00:00+00:00")
     assert check_worker_down(redis_client, max_age_seconds=30)

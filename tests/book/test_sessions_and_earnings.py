@@ -9,7 +9,7 @@ from book.state import Changes
 from position_manager import events
 from position_manager.events import publish
 from position_manager.market_calendar import NEW_YORK
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.worker_harness import Harness, risk_params
 
 
 def _session(harness: Harness, session: str) -> None:

@@ -1,16 +1,16 @@
 """Scenario harness: a real redis-server, the Alpaca simulator over HTTP, the real alpaca-py SDK
-(through `AlpacaBroker`) and the worker run step by step — no stub broker, no sleep-and-hope."""
+(through `AlpacaBroker`) and the worker run step by step — no stub broker, no sleep-and-hope.
+
+Used by tests/book, tests/streaming and the pipelines' job tests; the `harness` fixture (on
+`tests.support.simulator.worker_simulator`) is in tests/conftest.py."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import redis
 
 from broker.factory import build_broker
@@ -20,18 +20,18 @@ from position_manager import events, redis_schema
 from position_manager.broker_types import BrokerOrder
 from position_manager.config import Settings
 from position_manager.events import publish
-from simulator import SimulatorHandle, start_simulator
+from simulator import SimulatorHandle
 from streaming.consumer import ConsumerConfig
 from streaming.worker import Worker
-
-# Tuesday 2026-11-24 10:00 New York: the regular session (the simulator's clock is frozen there).
-REGULAR_AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+from tests.support.redis_reads import event_data, hash_text, stream_text
 
 
 def risk_params(client: redis.Redis, symbol: str, **fields: Any) -> None:
     base = {"symbol": symbol, "cap_class": "large", "atr": "4", "next_report_date": ""}
     base.update({k: str(v) for k, v in fields.items()})
-    client.hset(redis_schema.RISK_PARAMS_KEY.format(symbol=symbol), mapping=base)
+    client.hset(
+        redis_schema.RISK_PARAMS_KEY.format(symbol=symbol), mapping=redis_schema.redis_fields(base)
+    )
 
 
 class Harness:
@@ -86,11 +86,21 @@ class Harness:
         return self.worker.dispatch.deferred > 0
 
     def quote(
-        self, symbol: str, price: object, *, spread: str = "0.01", settle: bool = True
+        self,
+        symbol: str,
+        price: object,
+        *,
+        spread: str = "0.01",
+        settle: bool = True,
+        broker_sees: bool = True,
     ) -> None:
+        """A quote through Redis to the worker. With `broker_sees` the simulator gets it first
+        and fills whatever it crosses; without, the worker reads a price the broker has not
+        acted on yet (a real broker fills later), so a limit at it rests unfilled."""
         p = Decimal(str(price))
         bid, ask = p - Decimal(spread), p + Decimal(spread)
-        self.sim.simulator.feed_quote(symbol, bid, ask, p)  # fills whatever the quote crosses
+        if broker_sees:
+            self.sim.simulator.feed_quote(symbol, bid, ask, p)
         publish(
             self.client,
             events.QUOTE_UPDATED,
@@ -122,12 +132,7 @@ class Harness:
     def events(
         self, name: str | None = None, stream: str = events.POSITIONS_STREAM
     ) -> list[dict[str, Any]]:
-        out = []
-        for _id, fields in self.client.xrange(stream):
-            ev = events.decode_event(fields)
-            if name is None or ev.event == name:
-                out.append(ev.data)
-        return out
+        return event_data(self.client, name, stream)
 
     def open_orders(self, symbol: str | None = None) -> list[BrokerOrder]:
         return [o for o in self.broker.list_open_orders() if symbol is None or o.symbol == symbol]
@@ -140,37 +145,11 @@ class Harness:
         return pos.qty if pos else Decimal(0)
 
     def state(self, symbol: str) -> dict[str, str]:
-        raw = self.client.hgetall(redis_schema.POSITION_STATE_KEY.format(symbol=symbol))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return hash_text(self.client, redis_schema.POSITION_STATE_KEY.format(symbol=symbol))
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        return [
-            {k.decode(): v.decode() for k, v in fields.items()}
-            for _id, fields in self.client.xrange(events.DEAD_LETTER_STREAM)
-        ]
+        return stream_text(self.client, events.DEAD_LETTER_STREAM)
 
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
-
-
-@pytest.fixture
-def sim(redis_url: str) -> Iterator[SimulatorHandle]:
-    handle = start_simulator(
-        redis_url=redis_url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
-    )
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def harness(
-    settings: Settings, sim: SimulatorHandle, redis_client: redis.Redis, redis_url: str
-) -> Iterator[Harness]:
-    h = Harness(settings, sim, redis_client, redis_url)
-    yield h
-    h.close()
-
-
-def data_of(fields: dict[bytes, bytes]) -> dict[str, Any]:
-    return dict(json.loads(fields[b"data"]))

@@ -21,13 +21,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from book.state import Changes
-from position_manager import events
 from position_manager.config import Settings
-from position_manager.events import publish
 from position_manager.session import Session
 from simulator import start_simulator
 from tests.book import invariants as inv
-from tests.streaming.conftest import REGULAR_AT, Harness, risk_params
+from tests.support.simulator import REGULAR_AT
+from tests.support.worker_harness import Harness, risk_params
 
 SYMBOLS = ("AAPL", "TSLA")  # a long and a short
 EXAMPLES = int(os.environ.get("PM_STATEFUL_EXAMPLES", "20"))
@@ -78,18 +77,7 @@ class WorkerMachine(RuleBasedStateMachine):
         price = max(
             Decimal("1"), (self.price[symbol] * (100 + move) / 100).quantize(Decimal("0.01"))
         )
-        publish(
-            self.harness.client,
-            events.QUOTE_UPDATED,
-            {
-                "symbol": symbol,
-                "bid": str(price - Decimal("0.01")),
-                "ask": str(price + Decimal("0.01")),
-                "last": str(price),
-                "timestamp": datetime.now(UTC).isoformat(),
-            },
-        )
-        self.harness.settle()
+        self.harness.quote(symbol, price, broker_sees=False)
 
     @rule(symbol=st.sampled_from(SYMBOLS))
     def hand_cancel_stop(self, symbol: str) -> None:

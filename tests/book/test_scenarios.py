@@ -8,7 +8,8 @@ import pytest
 
 from book.state import Changes
 from position_manager import events
-from tests.streaming.conftest import Harness, risk_params
+from simulator.state import SimOrder
+from tests.support.worker_harness import Harness, risk_params
 
 
 def test_atr_stop_is_placed_when_the_entry_fills(harness: Harness) -> None:
@@ -107,7 +108,7 @@ def test_short_position_is_mirrored(harness: Harness) -> None:
     assert [s.qty for s in harness.stops("TSLA")] == [50]
 
 
-def _sim_orders(harness: Harness, symbol: str) -> list[object]:
+def _sim_orders(harness: Harness, symbol: str) -> list[SimOrder]:
     return [o for o in harness.sim.simulator.engine.book.orders.values() if o.symbol == symbol]
 
 

@@ -11,13 +11,15 @@ import threading
 from decimal import Decimal
 
 import redis
+from redis.client import Pipeline
 
 from book.executor import Job, OrderExecutor
 from book.lease import LeaseKeeper, SymbolLease, lease_key
 from position_manager import events
 from position_manager.broker_types import OrderSide
 from rules.decisions import PlaceStop
-from tests.streaming.conftest import Harness
+from tests.support.redis_reads import get_bytes
+from tests.support.worker_harness import Harness
 
 
 class Clock:
@@ -28,19 +30,17 @@ class Clock:
         return self.now
 
 
-class CountingClient:
-    """A redis client that counts pipelines and single commands (the round trips)."""
+class CountingClient(redis.Redis):
+    """A redis client on the test client's connection pool that counts its pipelines (the round
+    trips of the keeper's batched take / renew / release)."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self._client = client
+        super().__init__(connection_pool=client.connection_pool)
         self.round_trips = 0
 
-    def pipeline(self, *args: object, **kwargs: object) -> object:
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         self.round_trips += 1
-        return self._client.pipeline(*args, **kwargs)  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._client, name)
+        return super().pipeline(transaction, shard_hint)
 
 
 def test_keeper_takes_renews_and_releases(redis_client: redis.Redis) -> None:
@@ -120,7 +120,9 @@ def test_executor_without_keeper_takes_a_lease_per_job(harness: Harness) -> None
         harness.client,
         threads=1,
         lease_owner="reconcile",
-        on_request=lambda job, action: seen.append(harness.client.get(lease_key(job.symbol))),
+        on_request=lambda job, action: seen.append(
+            get_bytes(harness.client, lease_key(job.symbol))
+        ),
     )
     stop = PlaceStop("AAPL", OrderSide.SELL, Decimal(100), Decimal(90), "t-stop-1", "missing")
     assert ex.submit(Job("AAPL", (stop,), "reconcile"))

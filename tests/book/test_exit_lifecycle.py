@@ -15,30 +15,12 @@ from decimal import Decimal
 
 from book.state import Changes
 from position_manager import events
-from position_manager.events import publish
 from position_manager.session import Session
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.worker_harness import Harness, risk_params
 
 POST_AT = datetime(2026, 11, 24, 21, 30, tzinfo=UTC)  # 16:30 New York
 AFTER_POST = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)  # 20:30 New York: DAY orders expired
 NEXT_OPEN = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 10:00 New York
-
-
-def _worker_sees(harness: Harness, symbol: str, price: str) -> None:
-    """A quote the worker reads and the broker does not (so a limit at it rests unfilled)."""
-    p = Decimal(price)
-    publish(
-        harness.client,
-        events.QUOTE_UPDATED,
-        {
-            "symbol": symbol,
-            "bid": str(p - Decimal("0.01")),
-            "ask": str(p + Decimal("0.01")),
-            "last": price,
-            "timestamp": datetime.now(UTC).isoformat(),
-        },
-    )
-    harness.settle()
 
 
 def _session(harness: Harness, session: Session) -> None:
@@ -61,7 +43,7 @@ def test_a_post_market_exit_that_expires_rearms_its_level_and_restores_the_stop(
     _long_aapl(harness)
     harness.sim.simulator.set_clock(POST_AT)
     _session(harness, Session.POST)
-    _worker_sees(harness, "AAPL", "120")
+    harness.quote("AAPL", "120", broker_sees=False)
     assert [s.qty for s in harness.stops("AAPL")] == [Decimal(50)]  # shrunk for the sale
     (limit,) = [o for o in harness.open_orders("AAPL") if o.kind == "limit"]
     assert limit.client_order_id.endswith("-tp1") and limit.qty == 50
@@ -91,12 +73,14 @@ def test_no_new_stop_while_an_exit_for_the_whole_position_is_working(harness: Ha
     _long_aapl(harness)
     harness.sim.simulator.set_clock(POST_AT)
     _session(harness, Session.POST)
-    _worker_sees(harness, "AAPL", "150")  # +50 %: the rest, all of it, as a resting DAY limit
+    harness.quote(
+        "AAPL", "150", broker_sees=False
+    )  # +50 %: the rest, all of it, as a resting DAY limit
     assert harness.stops("AAPL") == []  # cancelled for the full exit
     (limit,) = harness.open_orders("AAPL")
     assert limit.qty == 100
-    _worker_sees(harness, "AAPL", "149")
-    _worker_sees(harness, "AAPL", "151")
+    harness.quote("AAPL", "149", broker_sees=False)
+    harness.quote("AAPL", "151", broker_sees=False)
     assert harness.stops("AAPL") == []  # nothing placed beside the working exit
     assert [o.id for o in harness.open_orders("AAPL")] == [limit.id]
     # Before: each quote tried a full-size stop, refused for the shares the exit holds.

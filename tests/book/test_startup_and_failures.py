@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 from position_manager import events
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.waits import wait_until
+from tests.support.worker_harness import Harness, risk_params
 
 
 def _stop(harness: Harness, symbol: str, side: str, qty: int, price: str, cid: str) -> str:
@@ -78,10 +78,15 @@ def test_stop_placement_failure_then_retry_places_it(harness: Harness) -> None:
     assert errors and errors[0]["action"] == "PlaceStop"
     assert harness.stops("AAPL") == []
     assert worker.engine.retry.waiting("AAPL")
-    deadline = time.monotonic() + 5
-    while not harness.stops("AAPL") and time.monotonic() < deadline:
+
+    def placed() -> bool:
+        if harness.stops("AAPL"):
+            return True
         worker.process_batch(block_ms=10)
         worker.wait_idle(2)
+        return False
+
+    wait_until(placed, 5, "the failed stop was never retried", interval=0)
     assert [s.qty for s in harness.stops("AAPL")] == [100]
     assert harness.state("AAPL")["stop_order_id"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.streaming.conftest import Harness, risk_params
+from tests.support.worker_harness import Harness, risk_params
 
 
 def test_risk_parameters_are_reused_for_the_ttl_then_reread(harness: Harness) -> None:
