@@ -75,6 +75,19 @@ class Lifecycle:
         self.updates = updates
         self.timing: dict[str, Timing] = {}
         self.pending: list[PendingRequest] = []
+        self._resume()
+
+    def _resume(self) -> None:
+        """Requests are not in the snapshot: after a restart, land the ones the book shows
+        pending at the first chance (as if their latency passed while the simulator was down)."""
+        now = self.state.clock.now()
+        replacements = {o.replaces: o.id for o in self.book.orders.values() if o.replaces}
+        for order in self.book.orders.values():
+            if order.status == "pending_cancel":
+                self.pending.append(PendingRequest(now, "cancel", order.id))
+            elif order.status == "pending_replace" and order.id in replacements:
+                new_id = replacements[order.id]
+                self.pending.append(PendingRequest(now, "replace", order.id, new_id))
 
     @property
     def book(self) -> SimBook:

@@ -169,6 +169,30 @@ def test_cancel_while_pending_replace_is_rejected(rig: Rig) -> None:
     assert rig.events(order.id)[-1] == "order_cancel_rejected"
 
 
+def test_pending_requests_survive_a_restart(slow: Rig) -> None:
+    """DELETE /v2/orders/{order_id}: an accepted cancel lands even if the simulator restarts
+    in between (the snapshot keeps `pending_cancel`, not the request)."""
+    order = stop_sell(slow)
+    slow.engine.cancel(order.id)
+    resumed = Engine(slow.clock, slow.engine.config, book=slow.engine.book)
+    resumed.process_pending()
+    assert resumed.get_order(order.id).status == "canceled"
+
+
+def test_pending_updates_are_published_as_order_events(rig: Rig) -> None:
+    """ALPACA-NOTES Streams: trade_updates include pending_*; the live-bridge mapping publishes
+    them as order.pending_cancel / order.pending_replace."""
+    order = stop_sell(rig)
+    rig.advance()
+    rig.engine.replace(order.id, {"stop_price": "182"})
+    rig.advance()
+    names = [mapped[0] for u in rig.updates if (mapped := order_event(u)) is not None]
+    assert events.ORDER_PENDING_REPLACE in names
+    rig.engine.cancel(order.replaced_by or "")
+    assert order_event(rig.updates[-1]) is not None
+    assert order_event(rig.updates[-1])[0] == events.ORDER_PENDING_CANCEL  # type: ignore[index]
+
+
 # --- replace ------------------------------------------------------------------------------------
 def test_replace_is_refused_while_accepted() -> None:
     """ALPACA-NOTES / PATCH /v2/orders/{order_id}: orders that are `accepted`, `pending_new` or
