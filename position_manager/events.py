@@ -41,6 +41,9 @@ ORDER_CANCELED: Final = "order.canceled"
 ORDER_REPLACED: Final = "order.replaced"
 ORDER_EXPIRED: Final = "order.expired"
 ORDER_FAILED: Final = "order.failed"  # rejected by the broker, or could not be submitted
+# A cancel / replace request was accepted but has not landed: the order can still fill.
+ORDER_PENDING_CANCEL: Final = "order.pending_cancel"
+ORDER_PENDING_REPLACE: Final = "order.pending_replace"
 
 POSITION_OPENED: Final = "position.opened"
 POSITION_STOP_SET: Final = "position.stop_set"

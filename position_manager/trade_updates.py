@@ -14,8 +14,9 @@ from typing import Any, Final
 
 from position_manager import events
 
-# Alpaca trade-update event -> our event name. Events not listed (pending_new, pending_cancel,
-# calculated, ...) are intermediate states the worker does not act on.
+# Alpaca trade-update event -> our event name. Events not listed (pending_new, calculated, ...)
+# are intermediate states the worker does not act on. pending_cancel / pending_replace are
+# published (the order can still fill until the request lands); the worker may ignore them.
 EVENT_NAMES: Final[dict[str, str]] = {
     "new": events.ORDER_NEW,
     "fill": events.ORDER_FILLED,
@@ -24,6 +25,8 @@ EVENT_NAMES: Final[dict[str, str]] = {
     "replaced": events.ORDER_REPLACED,
     "expired": events.ORDER_EXPIRED,
     "rejected": events.ORDER_FAILED,
+    "pending_cancel": events.ORDER_PENDING_CANCEL,
+    "pending_replace": events.ORDER_PENDING_REPLACE,
     "order_replace_rejected": events.ORDER_FAILED,
     "order_cancel_rejected": events.ORDER_FAILED,
 }

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from position_manager.logging import configure_logging, log_kv
-from simulator.config import SimulatorConfig
+from simulator.config import LIFECYCLES, SimulatorConfig
 from simulator.server import start_simulator
 
 log = logging.getLogger("simulator")
@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock-start", default=None, help="ISO time; default real time")
     parser.add_argument("--clock-speed", type=float, default=1.0)
     parser.add_argument("--demo-book", action="store_true", help="open SAMPLE_BOOK if empty")
+    parser.add_argument(
+        "--lifecycle",
+        choices=LIFECYCLES,
+        default=None,
+        help="order lifecycle: instant (unit tests only; not how Alpaca behaves) or realistic; "
+        "default PM_SIM_LIFECYCLE, else instant",
+    )
     args = parser.parse_args(argv)
     configure_logging()
     config = SimulatorConfig(
@@ -41,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_limit=args.rate_limit,
         clock_start=datetime.fromisoformat(args.clock_start) if args.clock_start else None,
         clock_speed=args.clock_speed,
+        lifecycle=args.lifecycle,
     )
     handle = start_simulator(config, host=args.host, port=args.port)
     if args.demo_book and not handle.simulator.engine.book.positions:

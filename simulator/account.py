@@ -14,6 +14,10 @@ from simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
 from simulator.state import EngineState, SimBook, SimOrder
 
 
+def _unlanded(order: SimOrder) -> bool:
+    return order.status == "pending_new" and order.replaces is not None
+
+
 class AccountRules:
     def __init__(self, state: EngineState, config: EngineConfig) -> None:
         self.state = state
@@ -31,11 +35,13 @@ class AccountRules:
         return position.avg_entry_price if position else None
 
     def held_for_orders(self, symbol: str, side: str) -> Decimal:
+        """Shares reserved by open orders on `side`. A replacement that has not landed yet
+        (realistic lifecycle) holds nothing: the order it replaces still holds its shares."""
         return sum(
             (
                 self.book.orders[oid].remaining
                 for oid in self.state.open_by_symbol.get(symbol, ())
-                if self.book.orders[oid].side == side
+                if self.book.orders[oid].side == side and not _unlanded(self.book.orders[oid])
             ),
             Decimal(0),
         )
@@ -81,7 +87,7 @@ class AccountRules:
         for ids in self.state.open_by_symbol.values():
             for oid in ids:
                 order = self.book.orders[oid]
-                if self._opens_exposure(order.symbol, order.side):
+                if self._opens_exposure(order.symbol, order.side) and not _unlanded(order):
                     total += order.remaining * self._order_price(order)
         return total
 

@@ -190,7 +190,7 @@ def close_position(request: Request, sim: Simulator) -> dict[str, Any]:
         qty=decimal_field(params, "qty"),
         percentage=decimal_field(params, "percentage"),
     )
-    return serialize.order_json(order)
+    return sim.engine.order_body(order)
 
 
 def list_orders(request: Request, sim: Simulator) -> list[dict[str, Any]]:
@@ -211,26 +211,26 @@ def list_orders(request: Request, sim: Simulator) -> list[dict[str, Any]]:
         symbols=symbols or None,
         side=q.get("side"),
     )
-    return [serialize.order_json(o) for o in orders]
+    return [sim.engine.order_body(o) for o in orders]
 
 
 async def submit_order(request: Request, sim: Simulator) -> dict[str, Any]:
     body = await _body(request)
-    return serialize.order_json(sim.engine.submit(body))
+    return sim.engine.order_body(sim.engine.submit(body))
 
 
 def get_order_by_client_id(request: Request, sim: Simulator) -> dict[str, Any]:
     client_order_id = request.query_params.get("client_order_id", "")
-    return serialize.order_json(sim.engine.get_by_client_id(client_order_id))
+    return sim.engine.order_body(sim.engine.get_by_client_id(client_order_id))
 
 
 def get_order(request: Request, sim: Simulator) -> dict[str, Any]:
-    return serialize.order_json(sim.engine.get_order(request.path_params["order_id"]))
+    return sim.engine.order_body(sim.engine.get_order(request.path_params["order_id"]))
 
 
 async def replace_order(request: Request, sim: Simulator) -> dict[str, Any]:
     body = await _body(request)
-    return serialize.order_json(sim.engine.replace(request.path_params["order_id"], body))
+    return sim.engine.order_body(sim.engine.replace(request.path_params["order_id"], body))
 
 
 def cancel_order(request: Request, sim: Simulator) -> Response:

@@ -46,7 +46,11 @@ class Simulator:
         if book is not None:
             log_kv(log, logging.INFO, "simulator resumed from snapshot", orders=len(book.orders))
         self.engine = Engine(
-            self.clock, cfg.engine, book, on_update=self._publish, on_change=self._mark_dirty
+            self.clock,
+            cfg.engine_config(),
+            book,
+            on_update=self._publish,
+            on_change=self._mark_dirty,
         )
         self._dirty = threading.Event()
         self._stopping = threading.Event()

@@ -6,6 +6,9 @@
 - Stops and trailing stops trigger only in the regular session; extended-hours orders are DAY
   limits and fill in PRE/POST; market orders wait for the regular session.
 - Quotes drive fills: buys at the ask, sells at the bid (at most `partial_fill_qty` per quote).
+- `config.lifecycle`: "instant" (for unit tests only; not how Alpaca behaves) fills, cancels and
+  replaces inside the request; "realistic" (`Lifecycle`, `Rejects`) answers first and lets the
+  pending states land later on the simulator's clock (`process_pending`).
 
 `Engine` is the facade the simulator, its HTTP app and the tests call. It owns one `EngineState`
 and hands it to the parts that do the work: `AccountRules` (balances, reservation and buying
@@ -24,9 +27,12 @@ from typing import Any
 from simulator.account import AccountRules
 from simulator.clock import SimClock
 from simulator.config import EngineConfig
+from simulator.lifecycle import Lifecycle
 from simulator.matching import Matcher
 from simulator.order_rules import tick_for
 from simulator.orders import OrderDesk
+from simulator.rejects import Rejects
+from simulator.serialize import order_json
 from simulator.state import EngineState, SimBook, SimOrder, SimPosition, SimQuote, new_book
 from simulator.updates import TradeUpdate, TradeUpdates
 
@@ -45,10 +51,16 @@ class Engine:
         self.clock = clock
         self.config = config or EngineConfig()
         self.state = EngineState(clock, book or new_book(self.config, clock.now()))
-        self.updates = TradeUpdates(self.state, on_update, on_change)
+        self.updates = TradeUpdates(self.state, on_update, on_change, self.config.realistic)
         self.account = AccountRules(self.state, self.config)
-        self.matcher = Matcher(self.state, self.config, self.updates)
-        self.orders = OrderDesk(self.state, self.account, self.matcher, self.updates)
+        self.lifecycle = (
+            Lifecycle(self.state, self.config, self.updates) if self.config.realistic else None
+        )
+        self.matcher = Matcher(self.state, self.config, self.updates, self.lifecycle)
+        self.rejects = Rejects(self.state, self.config)
+        self.orders = OrderDesk(
+            self.state, self.account, self.matcher, self.updates, self.rejects, self.lifecycle
+        )
 
     @property
     def book(self) -> SimBook:
@@ -70,8 +82,17 @@ class Engine:
         self.matcher.feed_quote(symbol, bid, ask, last, ts)
 
     def tick(self) -> None:
-        """Expire DAY orders whose session ended; on a session change, retry waiting orders."""
+        """Expire DAY orders whose session ended; on a session change, retry waiting orders.
+        Realistic lifecycle: also land due cancels and replaces, route, fill, expire GTC."""
         self.matcher.tick()
+
+    def process_pending(self) -> None:
+        """The hook tests drive (after moving the frozen clock): everything due happens now."""
+        self.matcher.tick()
+
+    def order_body(self, order: SimOrder) -> dict[str, Any]:
+        """The order's JSON as this lifecycle's Alpaca writes it."""
+        return order_json(order, self.config.realistic)
 
     # --- account -------------------------------------------------------------------------
     def mark(self, symbol: str) -> Decimal | None:

@@ -3,15 +3,21 @@
 Stops trigger only in the regular session; extended-hours orders fill in PRE/POST; buys fill at
 the ask, sells at the bid (at most `partial_fill_qty` per quote). `Matcher` works on the shared
 `EngineState` and reports every fill and expiry through `TradeUpdates`.
+
+Realistic lifecycle (`lifecycle` given): an order fills only once routed and `fill_latency_s`
+after it could first fill; stops elect on trade prints (`last`), or on the whole NBBO past the
+stop when the feed has no prints (never on a bid or an ask alone; a zero side arms nothing), and
+fill from the first quote after the electing one, with `slippage_bps`; one fill per quote.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from position_manager.session import Session
 from simulator.config import EngineConfig
+from simulator.lifecycle import WORKING, Lifecycle
 from simulator.order_rules import STOP_TYPES, plain, tick_for
 from simulator.state import EngineState, SimBook, SimOrder, SimPosition, SimQuote
 from simulator.updates import TradeUpdates
@@ -20,10 +26,17 @@ _AVG_PLACES = Decimal("0.000001")
 
 
 class Matcher:
-    def __init__(self, state: EngineState, config: EngineConfig, updates: TradeUpdates) -> None:
+    def __init__(
+        self,
+        state: EngineState,
+        config: EngineConfig,
+        updates: TradeUpdates,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.state = state
         self.config = config
         self.updates = updates
+        self.lifecycle = lifecycle
 
     @property
     def book(self) -> SimBook:
@@ -46,6 +59,8 @@ class Matcher:
                 None if last is None else Decimal(last),
                 ts or state.clock.now(),
             )
+            state.quote_seq[symbol] = state.quote_seq.get(symbol, 0) + 1
+            state.quote_seen_at[symbol] = state.clock.now()
             self.tick()
             for order_id in sorted(state.open_by_symbol.get(symbol, ())):
                 self.try_fill(self.book.orders[order_id])
@@ -73,6 +88,9 @@ class Matcher:
                         self.try_fill(self.book.orders[oid])
             if expired:
                 self.updates.changed()
+            if self.lifecycle is not None:
+                for order in self.lifecycle.process():
+                    self.try_fill(order)
 
     def trail(self, order: SimOrder, quote: SimQuote | None) -> None:
         """Move a trailing stop's high-water mark (low-water for a buy) and its stop price."""
@@ -98,6 +116,9 @@ class Matcher:
         regular = session == Session.REGULAR
         if not regular and not (order.extended_hours and session in (Session.PRE, Session.POST)):
             return
+        if self.lifecycle is not None:
+            self._try_fill_realistic(order, quote, self.lifecycle)
+            return
         if order.type in STOP_TYPES and not order.triggered:
             if order.type == "trailing_stop":
                 self.trail(order, quote)
@@ -118,6 +139,61 @@ class Matcher:
         qty = order.remaining
         if self.config.partial_fill_qty is not None:
             qty = min(qty, self.config.partial_fill_qty)
+        self._fill(order, qty, price)
+
+    def _elects(self, order: SimOrder, quote: SimQuote) -> bool:
+        """Trade prints elect a stop; without one, only the whole NBBO past the stop does."""
+        stop = order.stop_price
+        if stop is None or quote.bid <= 0 or quote.ask <= 0:
+            return False
+        if quote.last is not None:
+            return quote.last <= stop if order.side == "sell" else quote.last >= stop
+        return quote.ask <= stop if order.side == "sell" else quote.bid >= stop
+
+    def _try_fill_realistic(self, order: SimOrder, quote: SimQuote, lifecycle: Lifecycle) -> None:
+        if order.status not in WORKING:
+            return
+        timing = lifecycle.timing_of(order)
+        now = self.state.clock.now()
+        if now < timing.routed_at:
+            return
+        seq = self.state.quote_seq.get(order.symbol, 0)
+        seen = self.state.quote_seen_at.get(order.symbol, timing.routed_at)
+        latency = timedelta(seconds=self.config.fill_latency_s)
+        if order.type in STOP_TYPES and not order.triggered:
+            if order.type == "trailing_stop":
+                self.trail(order, quote)
+            if not self._elects(order, quote):
+                return
+            order.triggered = True
+            timing.elected_seq = seq
+            timing.fill_due = max(timing.routed_at, seen) + latency
+            return  # fills come from the first quote after the electing one
+        if timing.elected_seq is not None and seq <= timing.elected_seq:
+            return
+        if timing.last_fill_seq == seq:
+            return
+        if order.type in ("limit", "stop_limit"):
+            limit = order.limit_price or Decimal(0)
+            if order.side == "buy" and not quote.ask <= limit:
+                return
+            if order.side == "sell" and not quote.bid >= limit:
+                return
+        price = quote.ask if order.side == "buy" else quote.bid
+        if price <= 0:
+            return
+        if timing.fill_due is None:
+            timing.fill_due = max(timing.routed_at, seen) + latency
+        if now < timing.fill_due:
+            return
+        if order.type not in ("limit", "stop_limit") and self.config.slippage_bps:
+            factor = self.config.slippage_bps / 10000
+            price = price * (1 + factor) if order.side == "buy" else price * (1 - factor)
+            price = price.quantize(tick_for(price), rounding=ROUND_HALF_UP)
+        qty = order.remaining
+        if self.config.partial_fill_qty is not None:
+            qty = min(qty, self.config.partial_fill_qty)
+        timing.last_fill_seq = seq
         self._fill(order, qty, price)
 
     def _fill(self, order: SimOrder, qty: Decimal, price: Decimal) -> None:
@@ -145,8 +221,8 @@ class Matcher:
         order.updated_at = now
         if order.filled_qty >= order.qty:
             order.status, order.filled_at = "filled", now
-        else:
-            order.status = "partially_filled"
+        elif order.status not in ("pending_cancel", "pending_replace"):
+            order.status = "partially_filled"  # a pending request keeps its state until it lands
         self.state.index(order)
         self.updates.emit(
             "fill" if order.status == "filled" else "partial_fill", order, price=price, qty=qty

@@ -6,7 +6,9 @@
 - DAY orders expire at the end of their session; a new or replaced order is offered to the
   `Matcher` at once, and every refusal is published as a `rejected` trade update.
 
-`OrderDesk` works on the shared `EngineState` under its lock.
+`OrderDesk` works on the shared `EngineState` under its lock. With a `Lifecycle` (the realistic
+lifecycle) submit, cancel and replace answer at once and their effects land later; without one
+("instant": for unit tests only; not how Alpaca behaves) everything happens inside the request.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from position_manager.market_calendar import day_end_for
 from simulator.account import AccountRules
+from simulator.lifecycle import Lifecycle, buy_stop_collar
 from simulator.matching import Matcher
 from simulator.order_rules import (
     INVALID,
@@ -31,8 +34,15 @@ from simulator.order_rules import (
     decimal_field,
     parse_order,
 )
+from simulator.rejects import Rejects, check_order_id, check_request
 from simulator.state import EngineState, SimBook, SimOrder
 from simulator.updates import TradeUpdates
+
+
+def _position_intent(side: str, position_qty: Decimal) -> str:
+    if side == "buy":
+        return "buy_to_close" if position_qty < 0 else "buy_to_open"
+    return "sell_to_close" if position_qty > 0 else "sell_to_open"
 
 
 class OrderDesk:
@@ -42,11 +52,15 @@ class OrderDesk:
         account: AccountRules,
         matcher: Matcher,
         updates: TradeUpdates,
+        rejects: Rejects | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.state = state
         self.account = account
         self.matcher = matcher
         self.updates = updates
+        self.rejects = rejects
+        self.lifecycle = lifecycle
 
     @property
     def book(self) -> SimBook:
@@ -84,18 +98,34 @@ class OrderDesk:
     def submit(self, payload: dict[str, Any]) -> SimOrder:
         with self.state.lock:
             self.matcher.tick()
+            realistic = self.lifecycle is not None
             try:
+                if realistic:
+                    kind = payload.get("type") or payload.get("order_type")
+                    extended = payload.get("extended_hours") in (True, "true", "True")
+                    if extended and kind != "limit":
+                        raise SimApiError(
+                            422, INVALID, "only type=limit is allowed for extended hours orders"
+                        )
                 spec = parse_order(payload)
+                if realistic:
+                    check_request(spec)
             except SimApiError as error:
                 self._reject({k: payload.get(k) for k in ("client_order_id", "symbol")}, error)
                 raise
             if spec.client_order_id in self.book.client_ids:
                 raise SimApiError(422, INVALID, "client_order_id must be unique")
             try:
+                if self.rejects is not None:
+                    self.rejects.check_asset(spec)
                 self.account.check(spec)
+                if self.rejects is not None and realistic:
+                    self.rejects.check_book(spec)
             except SimApiError as error:
                 self._reject(spec, error)
                 raise
+            if self.lifecycle is not None:
+                spec = self.lifecycle.convert(spec)
             order = self._create(spec)
             self.matcher.try_fill(order)
             self.updates.changed()
@@ -122,17 +152,25 @@ class OrderDesk:
             trail_price=spec.trail_price,
             replaces=replaces,
         )
+        position = self.book.positions.get(spec.symbol)
+        held = position.qty if position else Decimal(0)
+        order.position_intent = _position_intent(spec.side, held)
         if order.time_in_force == "day":
             order.expires_at = day_end_for(now, order.extended_hours)
         if order.type == "trailing_stop":
             self.matcher.trail(order, self.book.quotes.get(order.symbol))
+        if self.lifecycle is not None:
+            self.lifecycle.created(order)  # new / accepted / pending_new; emits `new` if new
         self.book.orders[order.id] = order
         self.book.client_ids[order.client_order_id] = order.id
         self.state.index(order)
-        self.updates.emit("new", order)
+        if self.lifecycle is None:
+            self.updates.emit("new", order)
         return order
 
     def get_order(self, order_id: str) -> SimOrder:
+        if self.lifecycle is not None:
+            check_order_id(order_id)
         order = self.book.orders.get(order_id)
         if order is None:
             raise SimApiError(404, NOT_FOUND, "order not found")
@@ -173,6 +211,8 @@ class OrderDesk:
             )
             if old.type == "trailing_stop":
                 spec = replace(spec, stop_price=None)
+            if self.lifecycle is not None:
+                return self._replace_realistic(old, spec, payload, self.lifecycle)
             check_spec(spec)
             self.account.check(spec, ignore_order=old.id)
             now = self.state.clock.now()
@@ -185,10 +225,35 @@ class OrderDesk:
             self.updates.changed()
             return new
 
+    def _replace_realistic(
+        self, old: SimOrder, spec: OrderSpec, payload: dict[str, Any], lifecycle: Lifecycle
+    ) -> SimOrder:
+        """The old order goes `pending_replace` (still fillable); the answer is the new order,
+        `pending_new` until the replacement lands (`Lifecycle.process`)."""
+        collared = (
+            old.side == "buy"
+            and old.type == "stop_limit"
+            and old.stop_price is not None
+            and old.limit_price == buy_stop_collar(old.stop_price)
+        )
+        if collared and spec.stop_price is not None and payload.get("limit_price") is None:
+            spec = replace(spec, limit_price=buy_stop_collar(spec.stop_price))
+        lifecycle.check_replaceable(old, spec)
+        check_spec(spec)
+        self.account.check(spec, ignore_order=old.id)
+        new = self._create(spec, replaces=old.id)
+        lifecycle.request_replace(old, new)
+        self.updates.changed()
+        return new
+
     def cancel(self, order_id: str) -> None:
         with self.state.lock:
             self.matcher.tick()
             order = self.get_order(order_id)
+            if self.lifecycle is not None:
+                self.lifecycle.request_cancel(order)
+                self.updates.changed()
+                return
             if not order.is_open:
                 raise SimApiError(422, UNPROCESSABLE, f"order is {order.status}, not cancelable")
             now = self.state.clock.now()

@@ -20,8 +20,13 @@ def num(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def ts(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def ts(value: datetime | None, fractional: bool = False) -> str | None:
+    """`fractional`: always with microseconds, as real bodies carry (Alpaca sends nanoseconds;
+    six digits is what every client parses)."""
+    if value is None:
+        return None
+    text = value.isoformat(timespec="microseconds") if fractional else value.isoformat()
+    return text.replace("+00:00", "Z")
 
 
 def asset_id(symbol: str) -> str:
@@ -34,18 +39,25 @@ def exchange_of(symbol: str) -> str:
     return spec.exchange if spec else "NASDAQ"
 
 
-def order_json(order: SimOrder) -> dict[str, Any]:
+def order_json(order: SimOrder, realistic: bool = False) -> dict[str, Any]:
+    """The order body. `realistic` (the realistic lifecycle): the fields recent real bodies
+    carry too (`position_intent`, `subtag`, `source`, `ratio_qty`, `order_class` ""),
+    timestamps always with fractional seconds."""
+
+    def t(value: datetime | None) -> str | None:
+        return ts(value, fractional=realistic)
+
     body: dict[str, Any] = {
         "id": order.id,
         "client_order_id": order.client_order_id,
-        "created_at": ts(order.created_at),
-        "updated_at": ts(order.updated_at),
-        "submitted_at": ts(order.submitted_at),
-        "filled_at": ts(order.filled_at),
-        "expired_at": ts(order.expired_at),
-        "canceled_at": ts(order.canceled_at),
-        "failed_at": ts(order.failed_at),
-        "replaced_at": ts(order.replaced_at),
+        "created_at": t(order.created_at),
+        "updated_at": t(order.updated_at),
+        "submitted_at": t(order.submitted_at),
+        "filled_at": t(order.filled_at),
+        "expired_at": t(order.expired_at),
+        "canceled_at": t(order.canceled_at),
+        "failed_at": t(order.failed_at),
+        "replaced_at": t(order.replaced_at),
         "replaced_by": order.replaced_by,
         "replaces": order.replaces,
         "asset_id": asset_id(order.symbol),
@@ -70,7 +82,13 @@ def order_json(order: SimOrder) -> dict[str, Any]:
         "hwm": num(order.hwm),
     }
     if order.expires_at is not None:
-        body["expires_at"] = ts(order.expires_at)
+        body["expires_at"] = t(order.expires_at)
+    if realistic:
+        body["order_class"] = ""
+        body["position_intent"] = order.position_intent
+        body["subtag"] = None
+        body["source"] = None
+        body["ratio_qty"] = None
     return body
 
 

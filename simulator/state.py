@@ -19,7 +19,17 @@ from position_manager.session import Session
 from simulator.clock import SimClock
 from simulator.config import EngineConfig
 
-OPEN_STATUSES = frozenset({"new", "accepted", "partially_filled", "pending_new", "held"})
+OPEN_STATUSES = frozenset(
+    {
+        "new",
+        "accepted",
+        "partially_filled",
+        "pending_new",
+        "held",
+        "pending_cancel",  # realistic lifecycle only: still open (and fillable) until it lands
+        "pending_replace",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -52,6 +62,7 @@ class SimOrder:
     failed_at: datetime | None = None
     replaced_by: str | None = None
     replaces: str | None = None
+    position_intent: str | None = None  # buy_to_open | buy_to_close | sell_to_open | ...
 
     @property
     def remaining(self) -> Decimal:
@@ -123,6 +134,9 @@ class EngineState:
         for order in self.book.orders.values():
             self.index(order)
         self.last_session: Session | None = None  # waiting orders are retried when it changes
+        # Realistic lifecycle only (not persisted: after a restart orders count as routed).
+        self.quote_seq: dict[str, int] = {}  # symbol -> how many quotes have arrived
+        self.quote_seen_at: dict[str, datetime] = {}  # symbol -> clock time of the last quote
 
     def index(self, order: SimOrder) -> None:
         """Keep the indexes current after `order` was created or changed status."""

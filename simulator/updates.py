@@ -24,8 +24,10 @@ class TradeUpdates:
         state: EngineState,
         on_update: Callable[[TradeUpdate], None] | None = None,
         on_change: Callable[[], None] | None = None,
+        realistic: bool = False,
     ) -> None:
         self.state = state
+        self.realistic = realistic
         self._on_update = on_update
         self._on_change = on_change
 
@@ -38,7 +40,7 @@ class TradeUpdates:
         position's quantity after it and `extra` fields (a fill's price and qty, a reason)."""
         if self._on_update is None:
             return
-        body = order_json(order) if isinstance(order, SimOrder) else order
+        body = order_json(order, self.realistic) if isinstance(order, SimOrder) else order
         position = self.state.book.positions.get(str(body.get("symbol")))
         update: TradeUpdate = {
             "event": event,

@@ -39,7 +39,11 @@ class WorkerMachine(RuleBasedStateMachine):
         client = redis.Redis.from_url(redis_url)
         client.flushall()
         self.sim = start_simulator(
-            redis_url=redis_url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
+            lifecycle="instant",
+            redis_url=redis_url,
+            rate_limit=100_000,
+            clock_start=REGULAR_AT,
+            clock_speed=0.0,
         )
         self.harness = Harness(pm_settings, self.sim, client, redis_url)
         self.price = {"AAPL": Decimal(100), "TSLA": Decimal(100)}

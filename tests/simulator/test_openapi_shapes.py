@@ -15,7 +15,8 @@ import jsonschema
 import pytest
 import requests
 
-from simulator import SimulatorHandle
+from simulator import EngineConfig, SimulatorConfig, SimulatorHandle, start_simulator
+from tests.support.simulator import REGULAR_OPEN_MORNING
 
 SPECS = Path("/work/shared/alpaca-openapi")
 D = Decimal
@@ -172,3 +173,46 @@ def test_bars_pages_match_the_market_data_schema(sim: SimulatorHandle, api: Any)
     assert "NOPE" not in body["bars"]
     assert sum(len(v) for v in body["bars"].values()) == 30
     assert body["bars"]["AAPL"][0]["t"] > first["bars"]["AAPL"][-1]["t"]
+
+
+def test_realistic_lifecycle_orders_match_the_order_schema(redis_url: str) -> None:
+    """The realistic lifecycle's bodies (pending states, `order_class` "", `position_intent`,
+    `expires_at`, fractional timestamps) validate against the same Order schema."""
+    handle = start_simulator(
+        SimulatorConfig(engine=EngineConfig(lifecycle="realistic", accept_latency_s=0.5)),
+        redis_url=redis_url,
+        clock_start=REGULAR_OPEN_MORNING,
+        clock_speed=0.0,
+        rate_limit=10_000,
+    )
+    try:
+        session = requests.Session()
+        session.headers.update(
+            {"APCA-API-KEY-ID": handle.api_key, "APCA-API-SECRET-KEY": handle.secret_key}
+        )
+        url = f"{handle.url}/v2/orders"
+        sim = handle.simulator
+        sim.seed_positions([("AAPL", D(50), D("185"))], marks={"AAPL": D("190")})
+        base: dict[str, Any] = {"symbol": "AAPL", "qty": 5, "side": "sell", "time_in_force": "gtc"}
+        kinds: list[dict[str, Any]] = [
+            {"type": "market", "time_in_force": "day"},
+            {"type": "limit", "limit_price": 250},
+            {"type": "stop", "stop_price": 170},
+            {"type": "trailing_stop", "trail_percent": 5},
+        ]
+        created = [session.post(url, json={**base, **k}, timeout=5).json() for k in kinds]
+        sim.advance_clock(1)
+        replaced = session.patch(f"{url}/{created[2]['id']}", json={"stop_price": 172}, timeout=5)
+        assert session.delete(f"{url}/{created[1]['id']}", timeout=5).status_code == 204
+        every = {"status": "all", "limit": "500"}
+        pending = session.get(url, params=every, timeout=5).json()
+        sim.advance_clock(1)
+        landed = session.get(url, params=every, timeout=5).json()
+        statuses = {o["status"] for o in pending + landed}
+        assert {"filled", "new", "pending_new", "pending_replace", "pending_cancel"} <= statuses
+        assert {"replaced", "canceled"} <= statuses
+        for body in [*created, replaced.json(), *pending, *landed]:
+            assert body["order_class"] == ""
+            _check("trading-api.json", "Order", body)
+    finally:
+        handle.stop()

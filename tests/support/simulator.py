@@ -43,7 +43,11 @@ _ids = itertools.count()
 def adapter_simulator(redis_url: str) -> Iterator[SimulatorHandle]:
     """A simulator on `redis_url`, its clock frozen in the regular session of 3 March 2025."""
     with start_simulator(
-        redis_url=redis_url, clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, rate_limit=10_000
+        lifecycle="instant",
+        redis_url=redis_url,
+        clock_start=REGULAR_OPEN_MORNING,
+        clock_speed=0.0,
+        rate_limit=10_000,
     ) as handle:
         yield handle
 
@@ -53,7 +57,11 @@ def worker_simulator(redis_url: str) -> Iterator[SimulatorHandle]:
     """A simulator on `redis_url`, its clock frozen at `REGULAR_AT`, with a rate budget no
     worker test reaches."""
     with start_simulator(
-        redis_url=redis_url, rate_limit=100_000, clock_start=REGULAR_AT, clock_speed=0.0
+        lifecycle="instant",
+        redis_url=redis_url,
+        rate_limit=100_000,
+        clock_start=REGULAR_AT,
+        clock_speed=0.0,
     ) as handle:
         yield handle
 
@@ -61,7 +69,7 @@ def worker_simulator(redis_url: str) -> Iterator[SimulatorHandle]:
 @contextmanager
 def demo_book_simulator() -> Iterator[SimulatorHandle]:
     """A simulator on its defaults with the demo book open (SAMPLE_BOOK)."""
-    with start_simulator() as handle:
+    with start_simulator(lifecycle="instant") as handle:
         handle.simulator.seed_positions()
         yield handle
 
