@@ -167,8 +167,12 @@ class Engine:
             decisions = [d for d in decisions if not isinstance(d, PlaceStop)]
             if not decisions:
                 return None
-        exits = tuple(d.client_order_id for d in decisions if isinstance(d, SubmitExit))
         held = self.held.get(symbol)
+        if held is not None:
+            decisions = [d for d in decisions if not changes_nothing(d, held.position)]
+            if not decisions:
+                return None
+        exits = tuple(d.client_order_id for d in decisions if isinstance(d, SubmitExit))
         if exits and held is not None:
             held.inflight = exits  # kept in every state write until the outcome is applied
         return Job(symbol, tuple(decisions), cause)
@@ -385,6 +389,17 @@ class Engine:
             return True
         self.retry.schedule(symbol)
         return True
+
+
+def changes_nothing(decision: Decision, position: Position) -> bool:
+    """A replace of the live stop to the quantity and (tick-rounded) price it already has: Alpaca
+    answers 422 "order parameters are not changed", and it would spend a request for nothing."""
+    return (
+        isinstance(decision, ReplaceStop)
+        and decision.order_id == position.stop_order_id
+        and decision.qty == position.stop_quantity
+        and decision.stop_price == position.stop_price
+    )
 
 
 def held_report(client_order_id: str) -> str | None:

@@ -1,6 +1,6 @@
-"""An emergency exit that is re-sent on every quote until it fills says `stop_hit` once
-(order lifecycle issue, finding 6). The engine is driven with real job results, as the executor
-hands them over: the same client order id accepted again by the broker (an idempotent re-send)."""
+"""The engine on its own, driven with real decisions and job results as the executor hands them
+over: an emergency exit re-sent on every quote until it fills says `stop_hit` once (order
+lifecycle issue, finding 6), and a replace that changes nothing is never sent."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from position_manager.broker_types import BrokerOrder, OrderKind, OrderSide, Tim
 from position_manager.session import Session
 from rules.params import DEFAULT_PARAMS
 from rules.protection import protect_decisions
+from rules.stop_orders import replace_stop
 from tests.rules.helpers import make_position
 
 
@@ -46,3 +47,22 @@ def test_an_emergency_exit_resent_until_it_fills_is_one_stop_hit() -> None:
         engine.apply_result(JobResult(job, [Outcome(exit_decision, order=order)]), changes)
         hits += sum(1 for name, _ in changes.events if name == events.POSITION_STOP_HIT)
     assert hits == 1
+
+
+def test_a_replace_that_changes_nothing_after_rounding_is_never_sent() -> None:
+    """Alpaca answers 422 "order parameters are not changed" (alpaca-notes, replace): a replace
+    to the live stop's own quantity and tick-rounded price is dropped before it becomes a job."""
+    engine = Engine(DEFAULT_PARAMS)
+    pos = make_position(
+        stop_order_id="s-1", stop_price=Decimal("92.00"), stop_quantity=Decimal(100)
+    )
+    engine.load({"AAPL": Held(pos)})
+    same = replace_stop(
+        "AAPL", pos.position_key, "s-1", Decimal(100), Decimal("92.00"), None, "trail"
+    )
+    assert engine.job_for("AAPL", [same], "quote") is None
+    moved = replace_stop(
+        "AAPL", pos.position_key, "s-1", Decimal(100), Decimal("92.01"), None, "trail"
+    )
+    job = engine.job_for("AAPL", [moved], "quote")
+    assert job is not None and job.actions == (moved,)
