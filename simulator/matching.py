@@ -127,14 +127,8 @@ class Matcher:
             if stop is None or (ref > stop if order.side == "sell" else ref < stop):
                 return
             order.triggered = True
-        if order.type in ("limit", "stop_limit"):
-            limit = order.limit_price or Decimal(0)
-            if order.side == "buy" and not quote.ask <= limit:
-                return
-            if order.side == "sell" and not quote.bid >= limit:
-                return
-        price = quote.ask if order.side == "buy" else quote.bid
-        if price <= 0:
+        price = fill_price(order, quote)
+        if price is None:
             return
         qty = order.remaining
         if self.config.partial_fill_qty is not None:
@@ -173,14 +167,8 @@ class Matcher:
             return
         if timing.last_fill_seq == seq:
             return
-        if order.type in ("limit", "stop_limit"):
-            limit = order.limit_price or Decimal(0)
-            if order.side == "buy" and not quote.ask <= limit:
-                return
-            if order.side == "sell" and not quote.bid >= limit:
-                return
-        price = quote.ask if order.side == "buy" else quote.bid
-        if price <= 0:
+        price = fill_price(order, quote)
+        if price is None:
             return
         if timing.fill_due is None:
             timing.fill_due = max(timing.routed_at, seen) + latency
@@ -227,3 +215,16 @@ class Matcher:
         self.updates.emit(
             "fill" if order.status == "filled" else "partial_fill", order, price=price, qty=qty
         )
+
+
+def fill_price(order: SimOrder, quote: SimQuote) -> Decimal | None:
+    """Where an order that may trade now fills against `quote`: a buy at the ask, a sell at the
+    bid; None when a limit is not marketable or the side of the book is empty."""
+    if order.type in ("limit", "stop_limit"):
+        limit = order.limit_price or Decimal(0)
+        if order.side == "buy" and not quote.ask <= limit:
+            return None
+        if order.side == "sell" and not quote.bid >= limit:
+            return None
+    price = quote.ask if order.side == "buy" else quote.bid
+    return price if price > 0 else None
