@@ -44,6 +44,9 @@ ORDER_FAILED: Final = "order.failed"  # rejected by the broker, or could not be 
 # A cancel / replace request was accepted but has not landed: the order can still fill.
 ORDER_PENDING_CANCEL: Final = "order.pending_cancel"
 ORDER_PENDING_REPLACE: Final = "order.pending_replace"
+# A replace or cancel request the broker refused: the order it names is still live (or filled).
+ORDER_REPLACE_REJECTED: Final = "order.replace_rejected"
+ORDER_CANCEL_REJECTED: Final = "order.cancel_rejected"
 
 POSITION_OPENED: Final = "position.opened"
 POSITION_STOP_SET: Final = "position.stop_set"

@@ -27,8 +27,9 @@ EVENT_NAMES: Final[dict[str, str]] = {
     "rejected": events.ORDER_FAILED,
     "pending_cancel": events.ORDER_PENDING_CANCEL,
     "pending_replace": events.ORDER_PENDING_REPLACE,
-    "order_replace_rejected": events.ORDER_FAILED,
-    "order_cancel_rejected": events.ORDER_FAILED,
+    # Not a failed order: the request failed and the order it names lives on (or filled).
+    "order_replace_rejected": events.ORDER_REPLACE_REJECTED,
+    "order_cancel_rejected": events.ORDER_CANCEL_REJECTED,
 }
 
 
@@ -70,7 +71,7 @@ def order_event(update: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     for key in ("replaced_by", "replaces"):
         if order.get(key):
             data[key] = str(order[key])
-    if name == events.ORDER_FAILED:
+    if name in (events.ORDER_FAILED, events.ORDER_REPLACE_REJECTED, events.ORDER_CANCEL_REJECTED):
         data["reason"] = (
             update.get("reason") or order.get("reject_reason") or update.get("event") or "rejected"
         )

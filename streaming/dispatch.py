@@ -40,6 +40,7 @@ from streaming.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
 BAD = (InvalidEventError, RuleInputError)
+REQUEST_REJECTED = frozenset({events.ORDER_REPLACE_REJECTED, events.ORDER_CANCEL_REJECTED})
 _KNOWN_LIMIT = 200_000
 
 
@@ -154,6 +155,11 @@ class Dispatcher:
             self._deferred.setdefault(symbol, []).append(message)
             return
         job: Job | None = None
+        if stream == events.ORDERS_STREAM and name in REQUEST_REJECTED:
+            # Which order is live now is the broker's to say: a refused cancel leaves the stop we
+            # thought gone alive, a refused replace leaves the old one (or its fill). Look it up.
+            self.housekeeping.request_reconcile((stream, msg_id))
+            return
         if stream == events.ORDERS_STREAM:
             if name.startswith("order."):
                 job = on_order_event(self.engine, name, parse_order_update(data), changes)
