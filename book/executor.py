@@ -29,12 +29,12 @@ from typing import Any
 import redis
 
 from book.lease import LeaseBusyError, LeaseKeeper, SymbolLease
-from book.orders import Action, execute
+from book.orders import Action, await_cancel, execute
 from book.state import record_inflight
 from broker.interface import Broker
 from position_manager.broker_types import BrokerOrder
 from position_manager.logging import log_kv
-from rules.decisions import SubmitExit
+from rules.decisions import CancelOrder, SubmitExit
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,8 @@ class OrderExecutor:
                         self._on_request(job, action)
                     try:
                         order = execute(self._broker, action)
+                        if isinstance(action, CancelOrder) and _sale_follows(job.actions[n + 1 :]):
+                            await_cancel(self._broker, action.order_id)
                     except Exception as exc:  # typed broker errors, or anything unexpected
                         outcomes.append(Outcome(action, error=exc))
                         log_kv(
@@ -207,3 +209,7 @@ class OrderExecutor:
         """Run a blocking broker read (reconcile snapshot, health probe) off the loop, on
         threads of its own: a slow read never delays an order job."""
         return self._readers.submit(fn)
+
+
+def _sale_follows(rest: tuple[Action, ...]) -> bool:
+    return any(isinstance(a, SubmitExit) for a in rest)

@@ -9,10 +9,12 @@ id is looked up and adopted.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from broker.errors import OrderNotFoundError, OrderRejectedError
+from broker.errors import BrokerError, OrderNotFoundError, OrderRejectedError
 from broker.interface import Broker
 from position_manager.broker_types import (
     BrokerOrder,
@@ -95,3 +97,45 @@ def execute(broker: Broker, action: Action) -> BrokerOrder | None:
             broker.cancel_order(action.order_id)
         return None
     return broker.submit_order(order_request(action))
+
+
+class CancelNotLandedError(BrokerError):
+    """A cancel that did not land before the sale that needed its shares: the sale is not sent
+    (it would be refused, 40310000, while the order still holds the shares)."""
+
+    retryable = True
+
+
+class FilledBeforeCancelError(BrokerError):
+    """The order filled while its cancel was pending: the shares it held are sold already, so
+    the sale that was to follow is not sent (it would oversell, or flip the position)."""
+
+
+def await_cancel(
+    broker: Broker,
+    order_id: str,
+    *,
+    timeout: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait (on an order thread, never the quote loop) until a cancelled order is no longer
+    open. A cancel answers 204 at once, but the order stays `pending_cancel`, still holding its
+    shares and still able to fill, until the cancel lands."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        try:
+            order = broker.get_order(order_id)
+        except OrderNotFoundError:
+            return
+        if order.filled_qty > 0:
+            raise FilledBeforeCancelError(
+                f"order {order_id} filled {order.filled_qty} while its cancel was pending"
+            )
+        if not order.is_open:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CancelNotLandedError(f"cancel of {order_id} has not landed after {timeout:.0f}s")
+        sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)

@@ -171,6 +171,9 @@ class OrderDesk:
     def get_order(self, order_id: str) -> SimOrder:
         if self.lifecycle is not None:
             check_order_id(order_id)
+            # What is due lands whoever looks: at Alpaca a cancel lands on its own time.
+            with self.state.lock:
+                self.matcher.tick()
         order = self.book.orders.get(order_id)
         if order is None:
             raise SimApiError(404, NOT_FOUND, "order not found")

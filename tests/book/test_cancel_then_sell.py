@@ -1,0 +1,78 @@
+"""A full exit cancels the stop, then sells. At Alpaca the cancel answers 204 at once but the
+stop stays `pending_cancel`, holding its shares, until the cancel lands (alpaca-notes, "The order
+lifecycle is asynchronous"). The executor waits for it on its order thread, so the sale is not
+refused for the shares the dying stop still holds. On the realistic simulator, over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+import redis
+
+from book.executor import Job, OrderExecutor
+from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
+from rules.decisions import CancelOrder, SubmitExit
+from simulator import SimulatorHandle, start_simulator
+from simulator.config import EngineConfig, SimulatorConfig
+from tests.support.simulator import REGULAR_AT, make_broker
+
+
+@pytest.fixture
+def realistic_live_clock(redis_url: str) -> Iterator[SimulatorHandle]:
+    """Realistic lifecycle on a running clock (from 10:00 New York): requests land after their
+    latency in real time, as at Alpaca."""
+    handle = start_simulator(
+        SimulatorConfig(engine=EngineConfig(lifecycle="realistic")),
+        redis_url=redis_url,
+        clock_start=REGULAR_AT,
+        clock_speed=1.0,
+        rate_limit=10_000,
+    )
+    yield handle
+    handle.stop()
+
+
+def test_a_full_exit_waits_for_the_stop_cancel_to_land_before_selling(
+    realistic_live_clock: SimulatorHandle, redis_client: redis.Redis
+) -> None:
+    sim = realistic_live_clock.simulator
+    sim.seed_positions([("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)})
+    sim.feed_quote("AAPL", Decimal("99.99"), Decimal("100.01"), Decimal(100))
+    broker = make_broker(realistic_live_clock)
+    stop = broker.submit_order(
+        OrderRequest(
+            "AAPL",
+            OrderSide.SELL,
+            Decimal(100),
+            OrderKind.STOP,
+            "t-stop",
+            TimeInForce.GTC,
+            stop_price=Decimal(92),
+        )
+    )
+    sell = SubmitExit(
+        "AAPL",
+        OrderSide.SELL,
+        Decimal(100),
+        "market",
+        None,
+        False,
+        TimeInForce.DAY,
+        "t-exit",
+        "profit_target_2",
+    )
+    executor = OrderExecutor(broker, redis_client, threads=1, lease_owner="test")
+    try:
+        assert executor.submit(Job("AAPL", (CancelOrder("AAPL", stop.id, "exit"), sell), "test"))
+        assert executor.wait_for_completion(10.0)
+        (result,) = executor.completed()
+    finally:
+        executor.shutdown()
+    errors = [o.error for o in result.outcomes if o.error is not None]
+    assert errors == []  # before: 403 insufficient qty, the stop still held the shares
+    assert broker.get_order(stop.id).status == "canceled"
+    exit_order = result.outcomes[1].order
+    assert exit_order is not None and exit_order.client_order_id == "t-exit"
