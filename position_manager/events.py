@@ -64,6 +64,8 @@ ALERT_UNPROTECTED: Final = "alert.unprotected_position"
 ALERT_STALE_DATA: Final = "alert.stale_data"
 ALERT_CIRCUIT_OPEN: Final = "alert.circuit_open"
 ALERT_WORKER_DOWN: Final = "alert.worker_down"
+# A short's buy stop triggered but rests unfilled above its collar: replaced by a marketable exit.
+ALERT_STOP_NOT_FILLED: Final = "alert.stop_not_filled"
 
 COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
 COMMAND_RECONCILE: Final = "command.reconcile"

@@ -12,12 +12,18 @@ from decimal import Decimal
 
 from position_manager import events
 from position_manager.session import Session
-from rules.decisions import Decision, RuleEvent
+from rules.decisions import Decision, RuleEvent, SubmitExit
 from rules.model import Position, Quote, Side
 from rules.params import RuleParams
 from rules.pnl import Pnl, unrealized_pnl
 from rules.profit_taking import profit_taking_decisions
-from rules.protection import is_breached, protect_decisions, restore_decisions
+from rules.protection import (
+    escalate_resting_stop,
+    is_breached,
+    protect_decisions,
+    resting_buy_stop,
+    restore_decisions,
+)
 from rules.quantities import stop_quantity
 from rules.session_policy import policy_for
 from rules.trailing import propose_trailing_stop, update_best_price
@@ -79,6 +85,26 @@ def evaluate_quote(
         )
 
     decisions: list[Decision] = []
+    # The hit must predate this quote (`position`, not `pos`): the crossing quote gives the stop
+    # its chance to fill; a later one still above the collar means it rests.
+    if policy.exit_style is not None and resting_buy_stop(position, price):
+        out_events.append(
+            RuleEvent(
+                events.ALERT_STOP_NOT_FILLED,
+                {
+                    **base,
+                    "stop_price": pos.stop_price,
+                    "message": f"{pos.symbol}: buy stop {pos.stop_price} triggered but rests "
+                    f"unfilled at {price} (above its collar); covering with a marketable order",
+                },
+            )
+        )
+        decisions = escalate_resting_stop(pos, price, policy.exit_style, params)
+        # The hit was reported when the stop was crossed: the covering exit is the same hit.
+        exit_ids = [d.client_order_id for d in decisions if isinstance(d, SubmitExit)]
+        if exit_ids:
+            pos = pos.evolve(stop_hit_for=exit_ids[0])
+        return QuoteEvaluation(pos, pnl, tuple(decisions), tuple(out_events))
     if not pos.is_protected:
         decisions = protect_decisions(pos, atr, price, params)
         cannot_carry_a_stop = stop_quantity(pos.coverable_size) == 0

@@ -13,10 +13,12 @@ from rules.exits import build_exit, closing_side
 from rules.model import Position, Side
 from rules.order_ids import emergency_exit_order_id, stop_order_id
 from rules.params import RuleParams
+from rules.partial_exit import exit_with_stop_fitted
 from rules.quantities import stop_quantity
-from rules.session_policy import policy_for
+from rules.session_policy import ExitStyle, policy_for
 from rules.stop_orders import replace_stop
 from rules.stops import stop_and_target
+from rules.ticks import round_up_to_tick
 
 
 def planned_stop_price(position: Position, atr: Decimal | None, params: RuleParams) -> Decimal:
@@ -87,3 +89,41 @@ def restore_decisions(position: Position) -> list[Decision]:
             "restore",
         )
     ]
+
+
+def buy_stop_collar_limit(stop_price: Decimal) -> Decimal:
+    """Alpaca turns a buy stop into a stop-limit: the limit 4 % above the stop under $50, 2.5 %
+    above otherwise. Above it, a triggered buy stop rests unfilled."""
+    collar = Decimal("1.04") if stop_price < 50 else Decimal("1.025")
+    return round_up_to_tick(stop_price * collar)
+
+
+def resting_buy_stop(position: Position, price: Decimal) -> bool:
+    """A short whose stop was already reported hit (an earlier quote crossed it) while the price
+    is still beyond the stop's collar: the stop-limit rests, the short is not covered."""
+    return (
+        position.side is Side.SHORT
+        and position.stop_order_id is not None
+        and position.stop_price is not None
+        and position.stop_hit_for == position.stop_order_id
+        and price > buy_stop_collar_limit(position.stop_price)
+    )
+
+
+def escalate_resting_stop(
+    position: Position, price: Decimal, style: ExitStyle, params: RuleParams
+) -> list[Decision]:
+    """Cancel the resting stop-limit and cover with a marketable order instead (the executor
+    waits for the cancel to land, and sends nothing if the stop filled meanwhile)."""
+    assert position.stop_price is not None
+    return exit_with_stop_fitted(
+        position,
+        position.coverable_size,
+        price,
+        style,
+        "stop_breach",
+        emergency_exit_order_id(
+            position.position_key, position.stop_price, position.exit_generation
+        ),
+        params,
+    )

@@ -246,3 +246,28 @@ def test_replace_ids_differ_per_replaced_order_and_repeat_for_a_retry() -> None:
     first = replace_order_id("K", "order-a", D(50), D(92))
     assert first == replace_order_id("K", "order-a", D(50), D(92))
     assert first != replace_order_id("K", "order-b", D(50), D(92))
+
+
+def test_a_triggered_buy_stop_resting_above_its_collar_is_covered_by_a_marketable_exit() -> None:
+    """Alpaca turns a short's buy stop into a stop-limit 2.5 % above the stop ($50 and over): on a
+    gap above it the stop triggers and rests (alpaca-notes). The crossing quote reports the hit;
+    a later quote still above the collar cancels the stop and covers at market, once."""
+    short = make_position(
+        qty=-100,
+        entry=100,
+        stop_price=D(108),
+        stop_order_id="s-1",
+        stop_quantity=D(100),
+        last_price=D(100),
+    )
+    hit = evaluate_quote(short, quote(112), Session.REGULAR, P)  # gap through 108 and 110.70
+    assert [e.name for e in hit.events] == ["position.stop_hit"]
+    assert hit.decisions == ()  # the stop may still fill: give it a quote
+    resting = evaluate_quote(hit.position, quote(112), Session.REGULAR, P)
+    assert [e.name for e in resting.events] == ["alert.stop_not_filled"]
+    cancel, cover = resting.decisions
+    assert isinstance(cancel, CancelOrder) and cancel.order_id == "s-1"
+    assert isinstance(cover, SubmitExit)
+    assert (cover.side, cover.qty, cover.order_type) == ("buy", D(100), "market")
+    within = evaluate_quote(hit.position, quote("110.50"), Session.REGULAR, P)  # under 110.70
+    assert within.decisions == () and within.events == ()
