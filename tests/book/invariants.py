@@ -21,7 +21,17 @@ from position_manager import events
 from position_manager.broker_types import STOP_ORDER_TYPES
 from rules.quantities import stop_quantity
 
-OPEN = frozenset({"new", "accepted", "pending_new", "partially_filled", "held", "pending_replace"})
+OPEN = frozenset(
+    {
+        "new",
+        "accepted",
+        "pending_new",
+        "partially_filled",
+        "held",
+        "pending_replace",
+        "pending_cancel",
+    }
+)
 _LEVEL = re.compile(r"^pm-(?P<key>.+)-tp(?P<level>[12])(?:-r\d+)?$")
 
 
@@ -37,17 +47,28 @@ class OrderView:
     qty: Decimal
     filled_qty: Decimal
     status: str
+    replaces: str | None = None  # a replacement: until it lands, the order it replaces counts
 
 
 def closing_side(position_qty: Decimal) -> str:
     return "sell" if position_qty > 0 else "buy"
 
 
+def _working(orders: Iterable[OrderView]) -> list[OrderView]:
+    """Open orders, a replacement counted instead of the order it replaces once it has landed
+    (until then the old one still holds the shares, and only one of the two can work)."""
+    listed = list(orders)
+    live = [o for o in listed if o.status in OPEN]
+    replaced_by_landed = {o.replaces for o in live if o.replaces and o.status != "pending_new"}
+    pending_replacements = {o.id for o in live if o.replaces and o.status == "pending_new"}
+    return [o for o in live if o.id not in replaced_by_landed and o.id not in pending_replacements]
+
+
 def no_oversell_or_flip(positions: dict[str, Decimal], orders: Iterable[OrderView]) -> list[str]:
     """Open orders on a position's closing side never exceed its size: none can flip it, and a
     flat symbol has no closing order at all (a stop left there would open a new position)."""
     out = []
-    open_orders = [o for o in orders if o.status in OPEN]
+    open_orders = _working(orders)
     for symbol in {o.symbol for o in open_orders} | set(positions):
         qty = positions.get(symbol, Decimal(0))
         if qty == 0:
@@ -66,7 +87,7 @@ def no_oversell_or_flip(positions: dict[str, Decimal], orders: Iterable[OrderVie
 
 
 def one_stop_per_position(orders: Iterable[OrderView]) -> list[str]:
-    stops = Counter(o.symbol for o in orders if o.status in OPEN and o.type in STOP_ORDER_TYPES)
+    stops = Counter(o.symbol for o in _working(orders) if o.type in STOP_ORDER_TYPES)
     return [f"{symbol}: {n} live stops" for symbol, n in stops.items() if n > 1]
 
 
@@ -74,7 +95,7 @@ def whole_shares_covered(positions: dict[str, Decimal], orders: Iterable[OrderVi
     """Every whole share is covered by the live stop or held by a working exit. Check it only
     once the worker had its chance (idle, no retry pending, in a session that places stops)."""
     out = []
-    open_orders = [o for o in orders if o.status in OPEN]
+    open_orders = _working(orders)
     for symbol, qty in positions.items():
         if qty == 0:
             continue
