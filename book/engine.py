@@ -169,7 +169,12 @@ class Engine:
                 return None
         held = self.held.get(symbol)
         if held is not None:
-            decisions = [d for d in decisions if not changes_nothing(d, held.position)]
+            pos = held.position
+            decisions = [
+                d
+                for d in decisions
+                if not changes_nothing(d, pos) and not cannot_replace_yet(d, pos)
+            ]
             if not decisions:
                 return None
         exits = tuple(d.client_order_id for d in decisions if isinstance(d, SubmitExit))
@@ -283,6 +288,9 @@ class Engine:
             self.retry.schedule(symbol, delay=0.0)
             return
         pos = apply_executed(before, action, order_id)
+        if isinstance(action, PlaceStop | ReplaceStop):
+            landing = order is not None and order.status in NOT_LANDED
+            pos = pos.evolve(stop_landing=order_id if landing else None)
         if isinstance(action, SubmitExit) and order is not None and order.is_open:
             # Accepted, not (completely) filled: its shares are held until it fills or dies.
             pos = exit_working(pos, action.client_order_id, action.qty, order.filled_qty)
@@ -389,6 +397,16 @@ class Engine:
             return True
         self.retry.schedule(symbol)
         return True
+
+
+# Statuses of an order the broker has not confirmed yet: it cannot be replaced in them.
+NOT_LANDED = frozenset({"pending_new", "accepted"})
+
+
+def cannot_replace_yet(decision: Decision, position: Position) -> bool:
+    """A replace of a stop the broker has not confirmed yet (Alpaca: 422 while `accepted` or
+    `pending_*`): the next quote after it lands decides again."""
+    return isinstance(decision, ReplaceStop) and decision.order_id == position.stop_landing
 
 
 def changes_nothing(decision: Decision, position: Position) -> bool:

@@ -29,12 +29,12 @@ from typing import Any
 import redis
 
 from book.lease import LeaseBusyError, LeaseKeeper, SymbolLease
-from book.orders import Action, await_cancel, execute
+from book.orders import Action, await_cancel, await_replacement, execute
 from book.state import record_inflight
 from broker.interface import Broker
 from position_manager.broker_types import BrokerOrder
 from position_manager.logging import log_kv
-from rules.decisions import CancelOrder, SubmitExit
+from rules.decisions import CancelOrder, ReplaceStop, SubmitExit
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,11 @@ class OrderExecutor:
                         self._on_request(job, action)
                     try:
                         order = execute(self._broker, action)
-                        if isinstance(action, CancelOrder) and _sale_follows(job.actions[n + 1 :]):
-                            await_cancel(self._broker, action.order_id)
+                        if _sale_follows(job.actions[n + 1 :]):
+                            if isinstance(action, CancelOrder):
+                                await_cancel(self._broker, action.order_id)
+                            elif isinstance(action, ReplaceStop) and order is not None:
+                                await_replacement(self._broker, order)
                     except Exception as exc:  # typed broker errors, or anything unexpected
                         outcomes.append(Outcome(action, error=exc))
                         log_kv(

@@ -38,6 +38,9 @@ def new_quantity(held: Held | None, name: str, upd: OrderUpdate) -> Decimal | No
 
 def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
     held = engine.held.get(upd.symbol)
+    if held is not None and held.position.stop_landing == upd.order_id:
+        held.position = held.position.evolve(stop_landing=None)  # confirmed, or gone: either way
+        changes.put(held)
     working = held is not None and held.position.working_exit(upd.client_order_id) is not None
     if name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED):
         if held is not None and working:

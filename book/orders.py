@@ -99,11 +99,16 @@ def execute(broker: Broker, action: Action) -> BrokerOrder | None:
     return broker.submit_order(order_request(action))
 
 
-class CancelNotLandedError(BrokerError):
-    """A cancel that did not land before the sale that needed its shares: the sale is not sent
-    (it would be refused, 40310000, while the order still holds the shares)."""
+class RequestNotLandedError(BrokerError):
+    """A cancel or replace that did not land before the sale that needed its shares: the sale is
+    not sent (it would be refused, 40310000, while the order still holds the shares)."""
 
     retryable = True
+
+
+class FilledBeforeReplaceError(BrokerError):
+    """The replaced order filled before its replacement landed (the replacement is rejected):
+    the sale that was to follow is not sent."""
 
 
 class FilledBeforeCancelError(BrokerError):
@@ -136,6 +141,34 @@ def await_cancel(
             return
         left = deadline - time.monotonic()
         if left <= 0:
-            raise CancelNotLandedError(f"cancel of {order_id} has not landed after {timeout:.0f}s")
+            raise RequestNotLandedError(f"cancel of {order_id} has not landed after {timeout:.0f}s")
         sleep(min(pause, left))
         pause = min(pause * 2, 1.0)
+
+
+def await_replacement(
+    broker: Broker,
+    replacement: BrokerOrder,
+    *,
+    timeout: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait until a replacement lands. Until then the order it replaces still holds its shares
+    (a sale beside it is refused) and may still fill (then the replacement is rejected and the
+    sale must not be sent)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    order = replacement
+    while order.status == "pending_new":
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RequestNotLandedError(
+                f"replacement {replacement.id} has not landed after {timeout:.0f}s"
+            )
+        sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
+        order = broker.get_order(replacement.id)
+    if order.status == "rejected":
+        raise FilledBeforeReplaceError(
+            f"the order replaced by {replacement.id} filled before the replacement landed"
+        )

@@ -81,7 +81,7 @@ def adopt_position(
         )
     elif pos.stop_order_id is not None:
         pos = stop_lost(pos)  # our stop is gone: its client id is spent
-    held.position = pos.evolve(session=engine.session)
+    held.position = pos.evolve(session=engine.session, stop_landing=None)  # the broker's word
     engine.put(held, changes)
     return held, result
 

@@ -82,6 +82,7 @@ def to_hash(held: Held) -> dict[str, str]:
             f"{cid}:{ordered}:{filled}" for cid, ordered, filled in p.working_exits
         ),
         "exit_generation": str(p.exit_generation),
+        "stop_landing": _s(p.stop_landing),
     }
 
 
@@ -125,6 +126,7 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         stop_hit_for=h.get("stop_hit_for") or None,
         working_exits=_working_exits(h.get("working_exits", "")),
         exit_generation=int(h.get("exit_generation") or 0),
+        stop_landing=h.get("stop_landing") or None,
     )
     inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)

@@ -75,6 +75,9 @@ class Position:
     # Moves on when a working exit dies unfilled (expired, cancelled, rejected): the re-armed
     # exit needs a client order id that was never used.
     exit_generation: int = 0
+    # The live stop's id while the broker has not confirmed it yet (a replacement `pending_new`,
+    # or a stop `accepted` outside the session): Alpaca refuses to replace it until it lands.
+    stop_landing: str | None = None
 
     def __post_init__(self) -> None:
         if not self.symbol:

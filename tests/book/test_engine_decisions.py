@@ -66,3 +66,22 @@ def test_a_replace_that_changes_nothing_after_rounding_is_never_sent() -> None:
     )
     job = engine.job_for("AAPL", [moved], "quote")
     assert job is not None and job.actions == (moved,)
+
+
+def test_a_stop_the_broker_has_not_confirmed_yet_is_not_replaced() -> None:
+    """Alpaca refuses to replace an order that is `accepted` or `pending_new` (alpaca-notes,
+    replace): the trail waits for the next quote after the stop lands."""
+    engine = Engine(DEFAULT_PARAMS)
+    pos = make_position(
+        stop_order_id="s-2",
+        stop_price=Decimal("92.00"),
+        stop_quantity=Decimal(100),
+        stop_landing="s-2",
+    )
+    engine.load({"AAPL": Held(pos)})
+    trail = replace_stop(
+        "AAPL", pos.position_key, "s-2", Decimal(100), Decimal("95.00"), None, "trail"
+    )
+    assert engine.job_for("AAPL", [trail], "quote") is None
+    engine.held["AAPL"].position = pos.evolve(stop_landing=None)
+    assert engine.job_for("AAPL", [trail], "quote") is not None

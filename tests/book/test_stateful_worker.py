@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 import redis
 from hypothesis import HealthCheck
@@ -24,6 +25,7 @@ from book.state import Changes
 from position_manager.config import Settings
 from position_manager.session import Session
 from simulator import start_simulator
+from simulator.config import EngineConfig, SimulatorConfig
 from tests.book import invariants as inv
 from tests.support.simulator import REGULAR_AT
 from tests.support.worker_harness import Harness, risk_params
@@ -34,12 +36,21 @@ STEPS = int(os.environ.get("PM_STATEFUL_STEPS", "15"))
 
 
 class WorkerMachine(RuleBasedStateMachine):
+    """On the instant simulator with a frozen clock: every window is opened by a rule."""
+
+    lifecycle: Literal["instant", "realistic"] = "instant"
+
     def __init__(self, pm_settings: Settings, redis_url: str) -> None:
         super().__init__()
         client = redis.Redis.from_url(redis_url)
         client.flushall()
+        realistic = self.lifecycle == "realistic"
+        # A frozen clock and no latency keep examples repeatable; in the realistic lifecycle a
+        # request still lands only at the broker's next step, and a fill needs the next quote.
+        engine = EngineConfig(lifecycle=self.lifecycle, accept_latency_s=0.0, fill_latency_s=0.0)
         self.sim = start_simulator(
-            lifecycle="instant",
+            SimulatorConfig(engine=engine),
+            lifecycle=self.lifecycle,
             redis_url=redis_url,
             rate_limit=100_000,
             clock_start=REGULAR_AT,
@@ -51,9 +62,20 @@ class WorkerMachine(RuleBasedStateMachine):
         self.session = Session.REGULAR
         risk_params(client, "AAPL", atr="2", cap_class="large")
         risk_params(client, "TSLA", atr="3", cap_class="large")
-        self.harness.start()
-        self.harness.approve("AAPL", "buy", 100, "100")
-        self.harness.approve("TSLA", "sell", 60, "100")
+        if realistic:  # held at the start: the startup scan adopts and protects them
+            self.sim.simulator.seed_positions(
+                [("AAPL", Decimal(100), Decimal(100)), ("TSLA", Decimal(-60), Decimal(100))],
+                marks={"AAPL": Decimal(100), "TSLA": Decimal(100)},
+            )
+            for symbol in SYMBOLS:
+                self.sim.simulator.feed_quote(
+                    symbol, Decimal("99.99"), Decimal("100.01"), Decimal(100)
+                )
+            self.harness.start()
+        else:
+            self.harness.start()
+            self.harness.approve("AAPL", "buy", 100, "100")
+            self.harness.approve("TSLA", "sell", 60, "100")
         self.original = {
             h["position_key"]: Decimal(h["original_quantity"])
             for h in (self.harness.state(s) for s in SYMBOLS)
@@ -129,7 +151,15 @@ class WorkerMachine(RuleBasedStateMachine):
         book = self.sim.simulator.engine.book
         return [
             inv.OrderView(
-                o.id, o.client_order_id, o.symbol, o.side, o.type, o.qty, o.filled_qty, o.status
+                o.id,
+                o.client_order_id,
+                o.symbol,
+                o.side,
+                o.type,
+                o.qty,
+                o.filled_qty,
+                o.status,
+                o.replaces,
             )
             for o in book.orders.values()
         ]
@@ -150,6 +180,11 @@ class WorkerMachine(RuleBasedStateMachine):
         worker = self.harness.worker
         if worker is None or self.session is not Session.REGULAR:
             return
+        if any(
+            o.status not in ("new", "filled", "canceled", "expired", "replaced", "rejected")
+            for o in self._orders()
+        ):
+            return  # a request is still in flight at the broker (realistic): not settled yet
         if worker.engine.retry.next_due_in() is not None or worker.engine.halted:
             return  # a failed order is waiting for its retry: covered after it (bounded)
         assert inv.whole_shares_covered(self._positions(), self._orders()) == []
@@ -161,6 +196,23 @@ class WorkerMachine(RuleBasedStateMachine):
     @invariant()
     def each_event_once(self) -> None:
         assert inv.events_once(self.harness.client) == []
+
+
+class RealisticWorkerMachine(WorkerMachine):
+    """On the realistic simulator with a running clock: accepted then filled later, pending
+    cancels and replaces in which the old order can still fill, collared buy stops."""
+
+    lifecycle: Literal["instant", "realistic"] = "realistic"
+
+
+def test_the_worker_keeps_its_promises_on_the_realistic_lifecycle(
+    settings: Settings, redis_url: str
+) -> None:
+    class OnThisTestsRedis(RealisticWorkerMachine):
+        def __init__(self) -> None:
+            super().__init__(settings, redis_url)
+
+    run_state_machine_as_test(OnThisTestsRedis, settings=settings_profile())
 
 
 def test_the_worker_keeps_its_promises_through_random_interleavings(

@@ -1,4 +1,6 @@
-"""A full exit cancels the stop, then sells. At Alpaca the cancel answers 204 at once but the
+"""A sale that needs shares a stop holds waits for the request that frees them to land.
+
+A full exit cancels the stop, then sells. At Alpaca the cancel answers 204 at once but the
 stop stays `pending_cancel`, holding its shares, until the cancel lands (alpaca-notes, "The order
 lifecycle is asynchronous"). The executor waits for it on its order thread, so the sale is not
 refused for the shares the dying stop still holds. On the realistic simulator, over HTTP.
@@ -15,9 +17,11 @@ import redis
 from book.executor import Job, OrderExecutor
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from rules.decisions import CancelOrder, SubmitExit
+from rules.stop_orders import replace_stop
 from simulator import SimulatorHandle, start_simulator
 from simulator.config import EngineConfig, SimulatorConfig
 from tests.support.simulator import REGULAR_AT, make_broker
+from tests.support.waits import wait_until
 
 
 @pytest.fixture
@@ -76,3 +80,49 @@ def test_a_full_exit_waits_for_the_stop_cancel_to_land_before_selling(
     assert broker.get_order(stop.id).status == "canceled"
     exit_order = result.outcomes[1].order
     assert exit_order is not None and exit_order.client_order_id == "t-exit"
+
+
+def test_a_partial_exit_waits_for_the_shrunk_stop_to_land_before_selling(
+    realistic_live_clock: SimulatorHandle, redis_client: redis.Redis
+) -> None:
+    """PATCH answers the replacement `pending_new`; the old stop holds all 100 shares until it
+    lands, so the sale of 50 must wait for it (before: 403 insufficient qty)."""
+    sim = realistic_live_clock.simulator
+    sim.seed_positions([("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)})
+    sim.feed_quote("AAPL", Decimal("119.99"), Decimal("120.01"), Decimal(120))
+    broker = make_broker(realistic_live_clock)
+    stop = broker.submit_order(
+        OrderRequest(
+            "AAPL",
+            OrderSide.SELL,
+            Decimal(100),
+            OrderKind.STOP,
+            "t-stop2",
+            TimeInForce.GTC,
+            stop_price=Decimal(92),
+        )
+    )
+    wait_until(lambda: broker.get_order(stop.id).status == "new", 5.0, "stop never went live")
+    shrink = replace_stop("AAPL", "k", stop.id, Decimal(50), Decimal(92), Decimal(92), "shrink")
+    sell = SubmitExit(
+        "AAPL",
+        OrderSide.SELL,
+        Decimal(50),
+        "market",
+        None,
+        False,
+        TimeInForce.DAY,
+        "t-exit2",
+        "profit_target_1",
+    )
+    executor = OrderExecutor(broker, redis_client, threads=1, lease_owner="test")
+    try:
+        assert executor.submit(Job("AAPL", (shrink, sell), "test"))
+        assert executor.wait_for_completion(10.0)
+        (result,) = executor.completed()
+    finally:
+        executor.shutdown()
+    assert [o.error for o in result.outcomes if o.error is not None] == []
+    assert broker.get_order(stop.id).status == "replaced"
+    exit_order = result.outcomes[1].order
+    assert exit_order is not None and exit_order.qty == 50
