@@ -39,6 +39,7 @@ from position_manager.sample_data import SAMPLE_BOOK
 from rules.model import Position
 from rules.ticks import round_to_tick, tick_size
 from simulator import start_simulator
+from simulator.config import EngineConfig, SimulatorConfig
 from streaming.consumer import ConsumerConfig
 from streaming.session_publisher import SessionPublisher
 from streaming.worker import Worker
@@ -132,7 +133,14 @@ def run_embedded(
         redis_url = server.url
     url = redis_url
     client = redis.Redis.from_url(url)
-    sim = start_simulator(redis_url=url, snapshot_path=settings.data_dir / "simulator.json")
+    # Alpaca's asynchronous lifecycle (accepted, then filled by a later quote; cancels and
+    # replaces pending until they land), with no latency so the scripted story is repeatable.
+    lifecycle = EngineConfig(lifecycle="realistic", accept_latency_s=0.0, fill_latency_s=0.0)
+    sim = start_simulator(
+        SimulatorConfig(engine=lifecycle),
+        redis_url=url,
+        snapshot_path=settings.data_dir / "simulator.json",
+    )
     instant = demo_instant(now)
     sim.simulator.set_clock(at=instant, speed=0)
     broker = build_broker(settings, base_url=sim.url)
