@@ -170,11 +170,9 @@ class Engine:
         held = self.held.get(symbol)
         if held is not None:
             pos = held.position
-            decisions = [
-                d
-                for d in decisions
-                if not changes_nothing(d, pos) and not cannot_replace_yet(d, pos)
-            ]
+            if any(cannot_replace_yet(d, pos) for d in decisions):
+                return None  # the rest (a sale after a shrink) depends on it: all wait
+            decisions = [d for d in decisions if not changes_nothing(d, pos)]
             if not decisions:
                 return None
         exits = tuple(d.client_order_id for d in decisions if isinstance(d, SubmitExit))

@@ -3,9 +3,10 @@ what fills, an exit that dies unfilled is re-armed with the stop given back its 
 stop is placed while an exit for the whole position is working, a failed sale after a shrink
 restores the stop, and a position under one share still takes profit and exits.
 
-The simulator is in its instant mode here, so each window is opened by hand: the worker sees a
-quote the broker has not (a resting extended-hours limit), or the simulator's clock moves past
-the session's end (DAY orders expire), or a fault answers the sale.
+The worker harness runs the simulator's realistic lifecycle (no latency): each window is also
+opened by hand, so the test does not depend on timing: the worker sees a quote the broker has
+not (a resting extended-hours limit), or the simulator's clock moves past the session's end (DAY
+orders expire), or a fault answers the sale.
 """
 
 from __future__ import annotations

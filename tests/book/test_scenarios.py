@@ -84,7 +84,8 @@ def test_fifty_percent_closes_and_leaves_no_order_behind(harness: Harness) -> No
 
 def test_stop_hit_closes_the_position(harness: Harness) -> None:
     _long_aapl(harness)
-    harness.quote("AAPL", "91")
+    harness.quote("AAPL", "91")  # elects the stop on the print ...
+    harness.quote("AAPL", "91")  # ... which fills from the next quote
     assert harness.position_qty("AAPL") == 0
     assert harness.open_orders("AAPL") == []
     assert harness.events(events.POSITION_STOP_HIT)

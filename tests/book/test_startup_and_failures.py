@@ -105,7 +105,8 @@ def test_cancelled_stop_is_replaced_with_a_new_generation(harness: Harness) -> N
     harness.start()
     harness.approve("AAPL", "buy", 100, "100")
     first = harness.stops("AAPL")[0]
-    harness.broker.cancel_order(first.id)  # someone cancels it by hand
+    harness.broker.cancel_order(first.id)  # someone cancels it by hand: pending_cancel ...
+    harness.broker_step()  # ... until it lands: order.canceled
     harness.settle()
     stops = harness.stops("AAPL")
     assert len(stops) == 1 and stops[0].id != first.id

@@ -5,7 +5,8 @@ After every step the invariants in `tests.book.invariants` are checked against t
 own book and the event streams.
 
 CI runs a bounded profile; `PM_STATEFUL_EXAMPLES=200 PM_STATEFUL_STEPS=40` runs a long one.
-The simulator runs in its instant mode here: asynchronous fills are the simulator's own work.
+Two machines: one on the simulator's instant mode (each window opened by a rule), one on its
+realistic lifecycle (accepted, then filled by a later quote; pending cancels and replaces).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ def _long_aapl(harness: Harness) -> None:
 def test_a_stop_crossed_by_a_quote_and_then_filled_is_one_stop_hit(harness: Harness) -> None:
     _long_aapl(harness)
     harness.quote("AAPL", "91", broker_sees=False)  # the worker sees the crossing first ...
-    harness.quote("AAPL", "91")  # ... then the broker fills the stop
+    harness.quote("AAPL", "91")  # ... then the broker elects the stop on the print
+    harness.quote("AAPL", "91")  # and fills it from the next quote
     assert harness.position_qty("AAPL") == 0
     assert [c["reason"] for c in harness.events(events.POSITION_CLOSED)] == ["stop"]
     assert len(harness.events(events.POSITION_STOP_HIT)) == 1
@@ -32,6 +33,7 @@ def test_a_stop_crossed_twice_before_it_fills_is_one_stop_hit(harness: Harness) 
     harness.quote("AAPL", "91.4", broker_sees=False)
     assert harness.position_qty("AAPL") == 100  # the broker has not filled the stop yet
     assert len(harness.events(events.POSITION_STOP_HIT)) == 1
-    harness.quote("AAPL", "91.4")
+    harness.quote("AAPL", "91.4")  # the broker elects it ...
+    harness.quote("AAPL", "91.4")  # ... and fills it from the next quote
     assert harness.position_qty("AAPL") == 0
     assert len(harness.events(events.POSITION_STOP_HIT)) == 1

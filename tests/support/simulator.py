@@ -22,6 +22,7 @@ from broker.alpaca_adapter import AlpacaBroker
 from broker.rate_limit import RateLimiter
 from broker.resilience import ResiliencePolicy
 from simulator import SimulatorHandle, start_simulator
+from simulator.config import EngineConfig, SimulatorConfig
 
 # Monday 3 March 2025, 10:00 New York (EST): regular session.
 REGULAR_OPEN_MORNING = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
@@ -56,8 +57,10 @@ def adapter_simulator(redis_url: str) -> Iterator[SimulatorHandle]:
 def worker_simulator(redis_url: str) -> Iterator[SimulatorHandle]:
     """A simulator on `redis_url`, its clock frozen at `REGULAR_AT`, with a rate budget no
     worker test reaches."""
+    engine = EngineConfig(lifecycle="realistic", accept_latency_s=0.0, fill_latency_s=0.0)
     with start_simulator(
-        lifecycle="instant",
+        SimulatorConfig(engine=engine),
+        lifecycle="realistic",
         redis_url=redis_url,
         rate_limit=100_000,
         clock_start=REGULAR_AT,

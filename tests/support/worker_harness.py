@@ -115,6 +115,12 @@ class Harness:
         if settle:
             self.settle()
 
+    def broker_step(self) -> None:
+        """The broker's next step: requests that are due land (a cancel, a replace), and their
+        updates go out; then the worker reads them."""
+        self.sim.simulator.engine.process_pending()
+        self.settle()
+
     def approve(self, symbol: str, side: str, qty: int, price: object) -> None:
         """A trade approved at `price`: the entry market order fills there."""
         p = Decimal(str(price))
