@@ -20,7 +20,7 @@ LifecycleMode = Literal["instant", "realistic"]
 LIFECYCLES: tuple[LifecycleMode, ...] = ("instant", "realistic")
 
 
-def lifecycle_from_env(default: LifecycleMode = "instant") -> LifecycleMode:
+def lifecycle_from_env(default: LifecycleMode = "realistic") -> LifecycleMode:
     """`PM_SIM_LIFECYCLE` (instant | realistic), read like the fault knobs' `PM_SIM_*`;
     `default` when it is unset or empty."""
     value = os.environ.get("PM_SIM_LIFECYCLE", "").strip().lower() or default
@@ -48,7 +48,7 @@ class EngineConfig:
     # Reg-T style margin: buying power = max(equity - initial margin, 0) x multiplier.
     margin_multiplier: Decimal = Decimal("2")
     partial_fill_qty: Decimal | None = None  # at most this much fills per quote (None: all)
-    lifecycle: LifecycleMode = "instant"
+    lifecycle: LifecycleMode = "realistic"
     # --- realistic mode only ---
     accept_latency_s: float = 0.05  # submit -> routed; cancel / replace request -> landed
     fill_latency_s: float = 0.05  # can fill (routed and crossed, or elected) -> filled
@@ -79,7 +79,8 @@ class SimulatorConfig:
     clock_start: datetime | None = None  # None and speed 1: real time
     clock_speed: float = 1.0
     faults: FaultConfig | None = None  # None: from PM_SIM_* environment variables
-    # None: PM_SIM_LIFECYCLE if set, else engine.lifecycle ("instant": unit tests only)
+    # None: PM_SIM_LIFECYCLE if set, else engine.lifecycle (realistic by default; "instant" is
+    # for unit tests only)
     lifecycle: LifecycleMode | None = None
 
     def engine_config(self) -> EngineConfig:

@@ -267,7 +267,7 @@ def test_daily_bars_for_many_symbols_follow_next_page_token(redis_url: str) -> N
     from tests.support.simulator import REGULAR_OPEN_MORNING
 
     with start_simulator(
-        clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, max_bars_page=25
+        lifecycle="instant", clock_start=REGULAR_OPEN_MORNING, clock_speed=0.0, max_bars_page=25
     ) as handle:
         broker = make_broker(handle)
         symbols = [s.symbol for s in SAMPLE_UNIVERSE] + ["NOPE"]

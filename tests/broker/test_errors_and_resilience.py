@@ -232,7 +232,11 @@ def test_non_blocking_limiter_refuses_instead_of_sleeping(sim: SimulatorHandle) 
 def test_blocking_callers_wait_and_stay_under_the_brokers_limit() -> None:
     # The broker allows 12 per second; the adapter budgets 10 per second and waits for room.
     with start_simulator(
-        clock_start=REGULAR_OPEN_MORNING, clock_speed=0, rate_limit=12, rate_window_seconds=1
+        lifecycle="instant",
+        clock_start=REGULAR_OPEN_MORNING,
+        clock_speed=0,
+        rate_limit=12,
+        rate_window_seconds=1,
     ) as handle:
         broker = make_broker(handle, limiter=RateLimiter(10, 1), rate_limit_wait=5.0)
         started = time.monotonic()
@@ -247,7 +251,11 @@ def test_blocking_callers_wait_and_stay_under_the_brokers_limit() -> None:
 def test_a_429_from_the_broker_is_typed_and_retried_with_backoff() -> None:
     # Another process shares the key: the broker says 429 though our own budget has room.
     with start_simulator(
-        clock_start=REGULAR_OPEN_MORNING, clock_speed=0, rate_limit=2, rate_window_seconds=1
+        lifecycle="instant",
+        clock_start=REGULAR_OPEN_MORNING,
+        clock_speed=0,
+        rate_limit=2,
+        rate_window_seconds=1,
     ) as handle:
         policy = ResiliencePolicy(retry_attempts=2, retry_initial_wait=0.001, retry_max_wait=0.01)
         broker = make_broker(handle, policy=policy)
@@ -262,7 +270,7 @@ def test_a_429_from_the_broker_is_typed_and_retried_with_backoff() -> None:
 def test_429_response_carries_rate_limit_headers(sim: SimulatorHandle) -> None:
     import requests
 
-    with start_simulator(rate_limit=1, rate_window_seconds=60) as handle:
+    with start_simulator(lifecycle="instant", rate_limit=1, rate_window_seconds=60) as handle:
         headers = {"APCA-API-KEY-ID": handle.api_key, "APCA-API-SECRET-KEY": handle.secret_key}
         ok = requests.get(f"{handle.url}/v2/clock", headers=headers, timeout=5)
         limited = requests.get(f"{handle.url}/v2/clock", headers=headers, timeout=5)

@@ -501,10 +501,14 @@ def test_over_http_delete_answers_204_and_patch_answers_the_new_order(
 
 
 def test_lifecycle_is_chosen_by_env_or_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The switch itself: `PM_SIM_LIFECYCLE` (like the fault knobs' PM_SIM_*) or `lifecycle`."""
-    assert SimulatorConfig().engine_config().lifecycle == "instant"
-    monkeypatch.setenv("PM_SIM_LIFECYCLE", "realistic")
+    """The switch itself: `PM_SIM_LIFECYCLE` (like the fault knobs' PM_SIM_*) or `lifecycle`.
+    Realistic is the default; instant must be asked for."""
+    monkeypatch.delenv("PM_SIM_LIFECYCLE", raising=False)
     assert SimulatorConfig().engine_config().lifecycle == "realistic"
+    monkeypatch.setenv("PM_SIM_LIFECYCLE", "instant")
+    assert SimulatorConfig().engine_config().lifecycle == "instant"
+    assert SimulatorConfig(lifecycle="realistic").engine_config().lifecycle == "realistic"
+    monkeypatch.setenv("PM_SIM_LIFECYCLE", "realistic")
     assert SimulatorConfig(lifecycle="instant").engine_config().lifecycle == "instant"
     monkeypatch.setenv("PM_SIM_LIFECYCLE", "bogus")
     with pytest.raises(ValueError):

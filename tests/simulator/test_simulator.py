@@ -145,10 +145,11 @@ def test_day_orders_expire_at_the_close_and_gtc_orders_do_not(
 def test_partial_fills_publish_partial_then_filled(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     with start_simulator(
+        lifecycle="instant",
         redis_url=redis_url,
         clock_start=REGULAR_OPEN_MORNING,
         clock_speed=0,
-        engine=EngineConfig(partial_fill_qty=D(4)),
+        engine=EngineConfig(lifecycle="instant", partial_fill_qty=D(4)),
     ) as handle:
         broker = make_broker(handle)
         handle.simulator.feed_quote("KO", "61.99", "62.01")
@@ -253,7 +254,11 @@ def test_trade_update_mapping_is_the_live_bridge_shape() -> None:
 def test_quotes_from_the_redis_stream_drive_fills(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     with start_simulator(
-        redis_url=redis_url, consume_quotes=True, clock_start=REGULAR_OPEN_MORNING, clock_speed=0
+        lifecycle="instant",
+        redis_url=redis_url,
+        consume_quotes=True,
+        clock_start=REGULAR_OPEN_MORNING,
+        clock_speed=0,
     ) as handle:
         broker = make_broker(handle)
         handle.simulator.feed_quote("KO", "61.99", "62.01")
@@ -286,7 +291,7 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
         "clock_start": REGULAR_OPEN_MORNING,
         "clock_speed": 0.0,
     }
-    with start_simulator(**config) as handle:
+    with start_simulator(lifecycle="instant", **config) as handle:
         broker = make_broker(handle)
         handle.simulator.seed_positions(marks={"AAPL": D("190")})
         stop = broker.submit_order(
@@ -294,7 +299,7 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
         )
         cash = broker.get_account().cash
     assert json.loads(snapshot.read_text())["version"] == 1
-    with start_simulator(**config) as again:
+    with start_simulator(lifecycle="instant", **config) as again:
         broker = make_broker(again)
         assert [o.id for o in broker.list_open_orders()] == [stop.id]
         assert broker.get_account().cash == cash
@@ -308,7 +313,9 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
 
 def test_snapshot_is_written_while_running(tmp_path: Path) -> None:
     snapshot = tmp_path / "sim.json"
-    with start_simulator(snapshot_path=snapshot, snapshot_interval=0.01) as handle:
+    with start_simulator(
+        lifecycle="instant", snapshot_path=snapshot, snapshot_interval=0.01
+    ) as handle:
         handle.simulator.seed_positions()
         wait_until(snapshot.exists, 5, "no snapshot was written")
         assert "BNGO" in json.loads(snapshot.read_text())["positions"]
