@@ -48,7 +48,16 @@ class WorkerMachine(RuleBasedStateMachine):
         realistic = self.lifecycle == "realistic"
         # A frozen clock and no latency keep examples repeatable; in the realistic lifecycle a
         # request still lands only at the broker's next step, and a fill needs the next quote.
-        engine = EngineConfig(lifecycle=self.lifecycle, accept_latency_s=0.0, fill_latency_s=0.0)
+        # PM_STATEFUL_PARTIAL_FILLS=30: at most that many shares fill per quote (realistic), so
+        # exits and stops fill in parts. Off in CI: a long random run with it found an
+        # uncovered position that is not understood yet (see the lifecycle issue's notes).
+        partial = os.environ.get("PM_STATEFUL_PARTIAL_FILLS")
+        engine = EngineConfig(
+            lifecycle=self.lifecycle,
+            accept_latency_s=0.0,
+            fill_latency_s=0.0,
+            partial_fill_qty=Decimal(partial) if realistic and partial else None,
+        )
         self.sim = start_simulator(
             SimulatorConfig(engine=engine),
             lifecycle=self.lifecycle,
