@@ -14,8 +14,15 @@ from decimal import Decimal
 import pytest
 import redis
 
-from book.executor import Job, OrderExecutor
-from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
+from book.executor import Job, JobResult, OrderExecutor
+from broker.alpaca_adapter import AlpacaBroker
+from position_manager.broker_types import (
+    BrokerOrder,
+    OrderKind,
+    OrderRequest,
+    OrderSide,
+    TimeInForce,
+)
 from rules.decisions import CancelOrder, SubmitExit
 from rules.stop_orders import replace_stop
 from simulator import SimulatorHandle, start_simulator
@@ -39,42 +46,61 @@ def realistic_live_clock(redis_url: str) -> Iterator[SimulatorHandle]:
     handle.stop()
 
 
-def test_a_full_exit_waits_for_the_stop_cancel_to_land_before_selling(
-    realistic_live_clock: SimulatorHandle, redis_client: redis.Redis
-) -> None:
-    sim = realistic_live_clock.simulator
+def _hundred_shares_and_a_stop(
+    handle: SimulatorHandle, price: Decimal, stop_id: str
+) -> tuple[AlpacaBroker, BrokerOrder]:
+    """100 AAPL held at 100, quoted at `price`, with a GTC sell stop at 92 that has gone live."""
+    sim = handle.simulator
     sim.seed_positions([("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)})
-    sim.feed_quote("AAPL", Decimal("99.99"), Decimal("100.01"), Decimal(100))
-    broker = make_broker(realistic_live_clock)
+    sim.feed_quote("AAPL", price - Decimal("0.01"), price + Decimal("0.01"), price)
+    broker = make_broker(handle)
     stop = broker.submit_order(
         OrderRequest(
             "AAPL",
             OrderSide.SELL,
             Decimal(100),
             OrderKind.STOP,
-            "t-stop",
+            stop_id,
             TimeInForce.GTC,
             stop_price=Decimal(92),
         )
     )
-    sell = SubmitExit(
+    wait_until(lambda: broker.get_order(stop.id).status == "new", 5.0, "stop never went live")
+    return broker, stop
+
+
+def _sell(qty: int, client_order_id: str) -> SubmitExit:
+    return SubmitExit(
         "AAPL",
         OrderSide.SELL,
-        Decimal(100),
+        Decimal(qty),
         "market",
         None,
         False,
         TimeInForce.DAY,
-        "t-exit",
+        client_order_id,
         "profit_target_2",
     )
-    executor = OrderExecutor(broker, redis_client, threads=1, lease_owner="test")
+
+
+def _run_one(broker: AlpacaBroker, client: redis.Redis, job: Job) -> JobResult:
+    """One job through the real executor (its own order thread), waited for."""
+    executor = OrderExecutor(broker, client, threads=1, lease_owner="test")
     try:
-        assert executor.submit(Job("AAPL", (CancelOrder("AAPL", stop.id, "exit"), sell), "test"))
+        assert executor.submit(job)
         assert executor.wait_for_completion(10.0)
         (result,) = executor.completed()
+        return result
     finally:
         executor.shutdown()
+
+
+def test_a_full_exit_waits_for_the_stop_cancel_to_land_before_selling(
+    realistic_live_clock: SimulatorHandle, redis_client: redis.Redis
+) -> None:
+    broker, stop = _hundred_shares_and_a_stop(realistic_live_clock, Decimal(100), "t-stop")
+    cancel = CancelOrder("AAPL", stop.id, "exit")
+    result = _run_one(broker, redis_client, Job("AAPL", (cancel, _sell(100, "t-exit")), "test"))
     errors = [o.error for o in result.outcomes if o.error is not None]
     assert errors == []  # before: 403 insufficient qty, the stop still held the shares
     assert broker.get_order(stop.id).status == "canceled"
@@ -87,41 +113,9 @@ def test_a_partial_exit_waits_for_the_shrunk_stop_to_land_before_selling(
 ) -> None:
     """PATCH answers the replacement `pending_new`; the old stop holds all 100 shares until it
     lands, so the sale of 50 must wait for it (before: 403 insufficient qty)."""
-    sim = realistic_live_clock.simulator
-    sim.seed_positions([("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)})
-    sim.feed_quote("AAPL", Decimal("119.99"), Decimal("120.01"), Decimal(120))
-    broker = make_broker(realistic_live_clock)
-    stop = broker.submit_order(
-        OrderRequest(
-            "AAPL",
-            OrderSide.SELL,
-            Decimal(100),
-            OrderKind.STOP,
-            "t-stop2",
-            TimeInForce.GTC,
-            stop_price=Decimal(92),
-        )
-    )
-    wait_until(lambda: broker.get_order(stop.id).status == "new", 5.0, "stop never went live")
+    broker, stop = _hundred_shares_and_a_stop(realistic_live_clock, Decimal(120), "t-stop2")
     shrink = replace_stop("AAPL", "k", stop.id, Decimal(50), Decimal(92), Decimal(92), "shrink")
-    sell = SubmitExit(
-        "AAPL",
-        OrderSide.SELL,
-        Decimal(50),
-        "market",
-        None,
-        False,
-        TimeInForce.DAY,
-        "t-exit2",
-        "profit_target_1",
-    )
-    executor = OrderExecutor(broker, redis_client, threads=1, lease_owner="test")
-    try:
-        assert executor.submit(Job("AAPL", (shrink, sell), "test"))
-        assert executor.wait_for_completion(10.0)
-        (result,) = executor.completed()
-    finally:
-        executor.shutdown()
+    result = _run_one(broker, redis_client, Job("AAPL", (shrink, _sell(50, "t-exit2")), "test"))
     assert [o.error for o in result.outcomes if o.error is not None] == []
     assert broker.get_order(stop.id).status == "replaced"
     exit_order = result.outcomes[1].order
