@@ -251,7 +251,7 @@ class Engine:
                 sale_failed = sale_failed or isinstance(action, SubmitExit)
                 ack = self._failed(symbol, action, outcome.error, changes) and ack
                 continue
-            self._succeeded(symbol, action, outcome.order, changes)
+            failed = self._succeeded(symbol, action, outcome.order, changes) or failed
         if not failed:
             self.retry.succeeded(symbol)
         if ack:
@@ -270,21 +270,23 @@ class Engine:
 
     def _succeeded(
         self, symbol: str, action: Action, order: BrokerOrder | None, changes: Changes
-    ) -> None:
+    ) -> bool:
+        """Apply an accepted action. Returns True when it still needs a retry (a stop whose
+        client id named an order that is gone), so the caller keeps the retry scheduled."""
         order_id = order.id if order is not None else None
         if isinstance(action, SubmitEntry):
             log_kv(log, logging.INFO, "entry order accepted", symbol=symbol, order_id=order_id)
-            return
+            return False
         held = self.held.get(symbol)
         if held is None:
-            return  # closed meanwhile (e.g. the cancel of a closed position's stop)
+            return False  # closed meanwhile (e.g. the cancel of a closed position's stop)
         before = held.position
         if isinstance(action, PlaceStop) and order is not None and not order.is_open:
             # The stop's client id was used by an order that is gone: take the next generation.
             held.position = stop_lost(before)
             changes.put(held)
             self.retry.schedule(symbol, delay=0.0)
-            return
+            return True
         pos = apply_executed(before, action, order_id)
         if isinstance(action, PlaceStop | ReplaceStop):
             landing = order is not None and order.status in NOT_LANDED
@@ -320,6 +322,7 @@ class Engine:
             )
         elif isinstance(action, SubmitExit):
             self._exit_submitted(symbol, action, order_id, before, changes)
+        return False
 
     def _exit_submitted(
         self,

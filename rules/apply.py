@@ -28,7 +28,8 @@ def apply_executed(position: Position, decision: Decision, broker_order_id: str 
         )
     if isinstance(decision, CancelOrder):
         if decision.order_id == position.stop_order_id:
-            return position.evolve(stop_order_id=None, stop_quantity=None)
+            # Our stop cancelled (for a full exit): its client id is spent, like a lost stop's.
+            return stop_lost(position)
         return position
     if isinstance(decision, SubmitExit):
         if decision.reason == "pre_earnings":

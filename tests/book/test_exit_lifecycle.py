@@ -137,3 +137,21 @@ def _fractional_buy():  # type: ignore[no-untyped-def]
     return OrderRequest(
         "AAPL", OrderSide.BUY, Decimal("0.5"), OrderKind.MARKET, "entry-half", TimeInForce.DAY
     )
+
+
+def test_a_full_exit_that_expires_puts_a_new_stop_on_the_whole_position(
+    harness: Harness,
+) -> None:
+    """Found by the realistic stateful machine: a full exit cancels the stop (its client id is
+    spent), the exit expires, and the stop placed again re-used the spent id; the broker returned
+    the cancelled order, and the retry meant to take the next generation was forgotten."""
+    _long_aapl(harness)
+    harness.sim.simulator.set_clock(POST_AT)
+    _session(harness, Session.POST)
+    harness.quote("AAPL", "150", broker_sees=False)  # +50 %: the stop is cancelled, all for sale
+    assert harness.stops("AAPL") == []
+    harness.sim.simulator.set_clock(AFTER_POST)  # the DAY limit expires unfilled
+    harness.settle()
+    assert harness.position_qty("AAPL") == 100
+    (stop,) = harness.stops("AAPL")
+    assert stop.qty == 100 and stop.client_order_id.endswith("-stop-g1")
