@@ -49,8 +49,8 @@ class WorkerMachine(RuleBasedStateMachine):
         # A frozen clock and no latency keep examples repeatable; in the realistic lifecycle a
         # request still lands only at the broker's next step, and a fill needs the next quote.
         # PM_STATEFUL_PARTIAL_FILLS=30: at most that many shares fill per quote (realistic), so
-        # exits and stops fill in parts. Off in CI: a long random run with it found an
-        # uncovered position that is not understood yet (see the lifecycle issue's notes).
+        # exits and stops fill in parts. Off in CI: it still finds uncovered shares after
+        # partial fills (see the lifecycle issue's notes).
         partial = os.environ.get("PM_STATEFUL_PARTIAL_FILLS")
         engine = EngineConfig(
             lifecycle=self.lifecycle,
