@@ -291,9 +291,12 @@ class Engine:
         if isinstance(action, PlaceStop | ReplaceStop):
             landing = order is not None and order.status in NOT_LANDED
             pos = pos.evolve(stop_landing=order_id if landing else None)
-        if isinstance(action, SubmitExit) and order is not None and order.is_open:
-            # Accepted, not (completely) filled: its shares are held until it fills or dies.
-            pos = exit_working(pos, action.client_order_id, action.qty, order.filled_qty)
+        if isinstance(action, SubmitExit) and order is not None:
+            # Its shares are held until its trade updates say it filled or died, even when the
+            # answer already says `filled`: the book's quantity moves with the fill event (after
+            # this result: the symbol's events wait while its job is in flight), and until then
+            # a stop resized from the book must not count the sold shares again.
+            pos = exit_working(pos, action.client_order_id, action.qty, Decimal(0))
         held.position = pos
         changes.put(held)
         if isinstance(action, ReplaceStop) and action.reason == "trail":

@@ -80,8 +80,12 @@ class OrderExecutor:
         on_request: Callable[[Job, Action], None] | None = None,
         lease_owner: str = "worker",
         leases: LeaseKeeper | None = None,
+        wait: Callable[[float], None] = time.sleep,
     ) -> None:
         self._broker = broker
+        # How an order thread waits for a cancel or a replace to land (a test whose simulator
+        # clock is frozen passes one that lets simulated time pass instead).
+        self._wait = wait
         self._lease_owner = lease_owner  # who the lease names: "worker", or a Dagster job
         self._redis = redis_client
         self._lease_ttl_ms = lease_ttl_ms
@@ -144,9 +148,9 @@ class OrderExecutor:
                         order = execute(self._broker, action)
                         if _sale_follows(job.actions[n + 1 :]):
                             if isinstance(action, CancelOrder):
-                                await_cancel(self._broker, action.order_id)
+                                await_cancel(self._broker, action.order_id, sleep=self._wait)
                             elif isinstance(action, ReplaceStop) and order is not None:
-                                await_replacement(self._broker, order)
+                                await_replacement(self._broker, order, sleep=self._wait)
                     except Exception as exc:  # typed broker errors, or anything unexpected
                         outcomes.append(Outcome(action, error=exc))
                         log_kv(

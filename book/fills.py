@@ -41,6 +41,8 @@ def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes
     if held is not None and held.position.stop_landing == upd.order_id:
         held.position = held.position.evolve(stop_landing=None)  # confirmed, or gone: either way
         changes.put(held)
+        if name == events.ORDER_NEW:  # landed: a resize held back while it was landing is due
+            return _fit_stop(engine, held, "stop_landed")
     working = held is not None and held.position.working_exit(upd.client_order_id) is not None
     if name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED):
         if held is not None and working:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 
 from book.engine import Engine
 from book.executor import Job
@@ -21,7 +22,7 @@ from position_manager.broker_types import BrokerOrder, BrokerPosition
 from position_manager.logging import log_kv
 from rules.apply import stop_lost
 from rules.decisions import CancelOrder, Decision
-from rules.model import Side
+from rules.model import Position, Side
 from rules.protection import protect_decisions
 from rules.reconcile import (
     ReconcileSummary,
@@ -71,6 +72,7 @@ def adopt_position(
         )
     if bp.current_price is not None and bp.current_price > 0:
         pos = pos.evolve(last_price=bp.current_price)
+    pos = pos.evolve(working_exits=_working_at_broker(pos, orders))
     result = reconcile_symbol(pos, list(orders))
     kept = result.kept_stop
     if kept is not None:
@@ -84,6 +86,20 @@ def adopt_position(
     held.position = pos.evolve(session=engine.session, stop_landing=None)  # the broker's word
     engine.put(held, changes)
     return held, result
+
+
+def _working_at_broker(
+    pos: Position, orders: Sequence[BrokerOrder]
+) -> tuple[tuple[str, Decimal, Decimal], ...]:
+    """The working exits the broker still has open, with what they filled so far (the broker's
+    quantity already counts it). One it no longer has filled or died while we were not looking:
+    the broker's quantity says which, and its shares are the stop's again."""
+    open_by_id = {o.client_order_id: o for o in orders if o.symbol == pos.symbol and o.is_open}
+    return tuple(
+        (cid, ordered, open_by_id[cid].filled_qty)
+        for cid, ordered, _ in pos.working_exits
+        if cid in open_by_id
+    )
 
 
 def reconcile(

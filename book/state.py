@@ -83,6 +83,7 @@ def to_hash(held: Held) -> dict[str, str]:
         ),
         "exit_generation": str(p.exit_generation),
         "stop_landing": _s(p.stop_landing),
+        "earnings_unsold": _s(p.earnings_unsold),
     }
 
 
@@ -127,6 +128,7 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         working_exits=_working_exits(h.get("working_exits", "")),
         exit_generation=int(h.get("exit_generation") or 0),
         stop_landing=h.get("stop_landing") or None,
+        earnings_unsold=_dec(h.get("earnings_unsold", "")),
     )
     inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)

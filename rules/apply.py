@@ -57,7 +57,10 @@ def exit_filled(position: Position, client_order_id: str, filled: Decimal, done:
         return position
     _, ordered, before = working
     if done:
-        return exit_working(position, client_order_id, ordered, ordered)
+        position = exit_working(position, client_order_id, ordered, ordered)
+        if exit_reason_of(client_order_id) == "pre_earnings":
+            position = position.evolve(earnings_unsold=None)  # this report date is done
+        return position
     return exit_working(position, client_order_id, ordered, max(before, filled))
 
 
@@ -68,7 +71,8 @@ def exit_died(position: Position, client_order_id: str) -> Position:
     quote, with the next exit generation's client order id (the dead one is spent). Profit
     levels sell down to a target, so a level whose exit filled in part sells only the rest.
     """
-    if position.working_exit(client_order_id) is None:
+    working = position.working_exit(client_order_id)
+    if working is None:
         return position
     pos = position.evolve(
         working_exits=tuple(w for w in position.working_exits if w[0] != client_order_id),
@@ -77,7 +81,8 @@ def exit_died(position: Position, client_order_id: str) -> Position:
     reason = exit_reason_of(client_order_id)
     if reason == "pre_earnings":
         if pos.earnings_reduced_for == report_date_of(client_order_id):
-            pos = pos.evolve(earnings_reduced_for=None)
+            _, ordered, filled = working
+            pos = pos.evolve(earnings_reduced_for=None, earnings_unsold=ordered - filled)
     elif reason is not None:
         pos = pos.evolve(profit_levels_taken=pos.profit_levels_taken - level_of(reason))
     return pos

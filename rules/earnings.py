@@ -37,6 +37,9 @@ def needs_earnings_reduction(
 
 
 def earnings_reduction_qty(position: Position, params: RuleParams) -> Decimal:
+    """Half the position; or, after an exit for this date sold part and died, the rest of it."""
+    if position.earnings_unsold is not None:
+        return min(position.earnings_unsold, position.size)
     return portion(position.size, params.pre_earnings_reduction)
 
 

@@ -78,6 +78,9 @@ class Position:
     # The live stop's id while the broker has not confirmed it yet (a replacement `pending_new`,
     # or a stop `accepted` outside the session): Alpaca refuses to replace it until it lands.
     stop_landing: str | None = None
+    # What a pre-earnings exit that filled in part and then died left unsold: the re-armed
+    # reduction sells this, not half of what is left (that would sell more than half in all).
+    earnings_unsold: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.symbol:

@@ -65,6 +65,7 @@ class Worker:
         on_request: Callable[[Job, Any], None] | None = None,
         on_job: Callable[[Job], None] | None = None,
         housekeeping_interval: float = 1.0,
+        wait: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -75,7 +76,7 @@ class Worker:
         # Standing per-symbol leases: no Redis round trip before an order (book.lease).
         self.leases = LeaseKeeper(client)
         self.executor = OrderExecutor(
-            broker, client, threads=threads, on_request=on_request, leases=self.leases
+            broker, client, threads=threads, on_request=on_request, leases=self.leases, wait=wait
         )
         self.engine = Engine(
             RuleParams.from_settings(settings),

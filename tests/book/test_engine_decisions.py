@@ -8,12 +8,16 @@ from decimal import Decimal
 
 from book.engine import Engine
 from book.executor import Job, JobResult, Outcome
+from book.fills import on_order_event
+from book.messages import OrderUpdate
 from book.state import Changes, Held
 from position_manager import events
 from position_manager.broker_types import BrokerOrder, OrderKind, OrderSide, TimeInForce
 from position_manager.session import Session
+from rules.decisions import ReplaceStop, SubmitExit
+from rules.order_ids import profit_order_id
 from rules.params import DEFAULT_PARAMS
-from rules.protection import protect_decisions
+from rules.protection import protect_decisions, restore_decisions
 from rules.stop_orders import replace_stop
 from tests.rules.helpers import make_position
 
@@ -85,3 +89,97 @@ def test_a_stop_the_broker_has_not_confirmed_yet_is_not_replaced() -> None:
     assert engine.job_for("AAPL", [trail], "quote") is None
     engine.held["AAPL"].position = pos.evolve(stop_landing=None)
     assert engine.job_for("AAPL", [trail], "quote") is not None
+
+
+def _order(
+    order_id: str, client_order_id: str, kind: OrderKind, qty: int, status: str
+) -> BrokerOrder:
+    return BrokerOrder(
+        id=order_id,
+        client_order_id=client_order_id,
+        symbol="AAPL",
+        side=OrderSide.SELL,
+        kind=kind,
+        qty=Decimal(qty),
+        filled_qty=Decimal(qty) if status == "filled" else Decimal(0),
+        status=status,
+        time_in_force=TimeInForce.GTC if kind.is_stop else TimeInForce.DAY,
+    )
+
+
+def _update(order_id: str, client_order_id: str, filled: int, position_qty: int) -> OrderUpdate:
+    return OrderUpdate(
+        symbol="AAPL",
+        order_id=order_id,
+        client_order_id=client_order_id,
+        side=OrderSide.SELL,
+        order_type="market",
+        filled_qty=Decimal(filled),
+        price=Decimal(121) if filled else None,
+        position_qty=Decimal(position_qty),
+        reason=None,
+    )
+
+
+def test_a_sale_filled_in_the_answer_holds_its_shares_until_its_fill_event() -> None:
+    """Found by the demo on the asynchronous simulator: the stop shrunk to 20 for a 20-share sale
+    landed (`order.new`) after the sale's answer said `filled` but before its `order.filled`.
+    Counting the book's 40 shares then, the engine grew the stop back to 40 (refused: 403,
+    available 20). The sale's shares stay held until its own fill event moves the quantity."""
+    engine = Engine(DEFAULT_PARAMS)
+    pos = make_position(
+        qty=40, stop_order_id="s-1", stop_price=Decimal("110.00"), stop_quantity=Decimal(40)
+    )
+    engine.load({"AAPL": Held(pos)})
+    shrink = replace_stop(
+        "AAPL", pos.position_key, "s-1", Decimal(20), Decimal("110.00"), None, "shrink"
+    )
+    tp1 = profit_order_id(pos.position_key, 1)
+    sale = SubmitExit(
+        "AAPL",
+        OrderSide.SELL,
+        Decimal(20),
+        "market",
+        None,
+        False,
+        TimeInForce.DAY,
+        tp1,
+        "profit_target_1",
+    )
+    outcomes = [
+        Outcome(
+            shrink, order=_order("s-2", shrink.client_order_id, OrderKind.STOP, 20, "pending_new")
+        ),
+        Outcome(sale, order=_order("x-1", tp1, OrderKind.MARKET, 20, "filled")),
+    ]
+    engine.apply_result(JobResult(Job("AAPL", (shrink, sale), "quote"), outcomes), Changes())
+    landed = on_order_event(
+        engine, events.ORDER_NEW, _update("s-2", shrink.client_order_id, 0, 40), Changes()
+    )
+    assert landed is None  # 40 shares in the book, 20 of them sold: the 20-share stop fits
+    fill = _update("x-1", tp1, 20, 20)
+    assert on_order_event(engine, events.ORDER_FILLED, fill, Changes()) is None
+    after = engine.held["AAPL"].position
+    assert (after.quantity, after.stop_quantity, after.working_exits) == (20, 20, ())
+
+
+def test_a_resize_held_back_while_the_stop_was_landing_is_sent_when_it_lands() -> None:
+    """Found by the realistic stateful machine with partial fills: a sale failed after its stop
+    was shrunk, and the restore was held back (the shrunk stop was still `pending_new`, which
+    Alpaca will not replace). Nothing asked again, so 50 of 70 shares stayed covered. The
+    stop's `order.new` now fits it to the position."""
+    engine = Engine(DEFAULT_PARAMS)
+    pos = make_position(
+        qty=70,
+        stop_order_id="s-2",
+        stop_price=Decimal("92.00"),
+        stop_quantity=Decimal(50),
+        stop_landing="s-2",
+    )
+    engine.load({"AAPL": Held(pos)})
+    assert engine.job_for("AAPL", restore_decisions(pos), "restore") is None  # held back
+    job = on_order_event(engine, events.ORDER_NEW, _update("s-2", "stop-c", 0, 70), Changes())
+    assert job is not None
+    (grow,) = job.actions
+    assert isinstance(grow, ReplaceStop)
+    assert (grow.order_id, grow.qty, grow.stop_price) == ("s-2", 70, Decimal("92.00"))

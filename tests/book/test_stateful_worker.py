@@ -4,7 +4,9 @@ hand cancels, broker faults (429, 5xx, 4xx), session changes with DAY expiries, 
 After every step the invariants in `tests.book.invariants` are checked against the simulator's
 own book and the event streams.
 
-CI runs a bounded profile; `PM_STATEFUL_EXAMPLES=200 PM_STATEFUL_STEPS=40` runs a long one.
+CI runs a bounded profile; `PM_STATEFUL_EXAMPLES=200 PM_STATEFUL_STEPS=40` runs a long one,
+`PM_STATEFUL_RANDOM=1` a new random one each run, `PM_STATEFUL_PARTIAL_FILLS=N` fills at most N
+shares per quote on the realistic machine (30 by default, 0 for whole fills).
 Two machines: one on the simulator's instant mode (each window opened by a rule), one on its
 realistic lifecycle (accepted, then filled by a later quote; pending cancels and replaces).
 """
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from book.state import Changes
+from broker.errors import OrderRejectedError
 from position_manager.config import Settings
 from position_manager.session import Session
 from simulator import start_simulator
@@ -34,12 +37,14 @@ from tests.support.worker_harness import Harness, risk_params
 SYMBOLS = ("AAPL", "TSLA")  # a long and a short
 EXAMPLES = int(os.environ.get("PM_STATEFUL_EXAMPLES", "20"))
 STEPS = int(os.environ.get("PM_STATEFUL_STEPS", "15"))
+PARTIAL_FILLS = int(os.environ.get("PM_STATEFUL_PARTIAL_FILLS", "30"))
 
 
 class WorkerMachine(RuleBasedStateMachine):
     """On the instant simulator with a frozen clock: every window is opened by a rule."""
 
     lifecycle: Literal["instant", "realistic"] = "instant"
+    latency_s = 0.0  # simulated seconds from a request to its landing, and from election to fill
 
     def __init__(self, pm_settings: Settings, redis_url: str) -> None:
         super().__init__()
@@ -48,15 +53,13 @@ class WorkerMachine(RuleBasedStateMachine):
         realistic = self.lifecycle == "realistic"
         # A frozen clock and no latency keep examples repeatable; in the realistic lifecycle a
         # request still lands only at the broker's next step, and a fill needs the next quote.
-        # PM_STATEFUL_PARTIAL_FILLS=30: at most that many shares fill per quote (realistic), so
-        # exits and stops fill in parts. Off in CI: it still finds uncovered shares after
-        # partial fills (see the lifecycle issue's notes).
-        partial = os.environ.get("PM_STATEFUL_PARTIAL_FILLS")
+        # Realistic: at most PARTIAL_FILLS shares fill per quote, so exits and stops fill in
+        # parts (0 turns it off).
         engine = EngineConfig(
             lifecycle=self.lifecycle,
-            accept_latency_s=0.0,
-            fill_latency_s=0.0,
-            partial_fill_qty=Decimal(partial) if realistic and partial else None,
+            accept_latency_s=self.latency_s,
+            fill_latency_s=self.latency_s,
+            partial_fill_qty=Decimal(PARTIAL_FILLS) if realistic and PARTIAL_FILLS else None,
         )
         self.sim = start_simulator(
             SimulatorConfig(engine=engine),
@@ -81,9 +84,9 @@ class WorkerMachine(RuleBasedStateMachine):
                 self.sim.simulator.feed_quote(
                     symbol, Decimal("99.99"), Decimal("100.01"), Decimal(100)
                 )
-            self.harness.start()
+            self._start()
         else:
-            self.harness.start()
+            self._start()
             self.harness.approve("AAPL", "buy", 100, "100")
             self.harness.approve("TSLA", "sell", 60, "100")
         self.original = {
@@ -91,6 +94,14 @@ class WorkerMachine(RuleBasedStateMachine):
             for h in (self.harness.state(s) for s in SYMBOLS)
             if h
         }
+
+    def _start(self) -> None:
+        if self.latency_s:
+            # One order thread, and its waits for a request to land let simulated time pass:
+            # the frozen clock moves only when a rule or a waiting order thread moves it.
+            self.harness.start(threads=1, wait=self.sim.simulator.advance_clock)
+        else:
+            self.harness.start()
 
     def teardown(self) -> None:
         self.harness.close()
@@ -118,7 +129,10 @@ class WorkerMachine(RuleBasedStateMachine):
     @rule(symbol=st.sampled_from(SYMBOLS))
     def hand_cancel_stop(self, symbol: str) -> None:
         for stop in self.harness.stops(symbol):
-            self.harness.broker.cancel_order(stop.id)
+            try:
+                self.harness.broker.cancel_order(stop.id)
+            except OrderRejectedError:
+                pass  # 422: the stop is `pending_replace` / `pending_cancel` (Alpaca refuses too)
         self.harness.settle()
 
     @rule(status=st.sampled_from([429, 500, 503, 422]), symbol=st.sampled_from(SYMBOLS))
@@ -142,7 +156,7 @@ class WorkerMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         assert self.harness.worker is not None
         self.harness.worker.close()
-        self.harness.start()
+        self._start()
 
     def _session(self, session: Session) -> None:
         assert self.harness.worker is not None
@@ -215,10 +229,31 @@ class RealisticWorkerMachine(WorkerMachine):
     lifecycle: Literal["instant", "realistic"] = "realistic"
 
 
+class LatentWorkerMachine(RealisticWorkerMachine):
+    """The realistic lifecycle with latency: a request lands, and an elected or crossed order
+    fills, two simulated seconds later, so requests stay pending across quotes, restarts and
+    session changes, and time passing is a step of its own."""
+
+    latency_s = 2.0
+
+    @rule(seconds=st.sampled_from([0.5, 1.0, 2.5, 5.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.sim.simulator.advance_clock(seconds)
+        self.harness.settle()
+
+
 def test_the_worker_keeps_its_promises_on_the_realistic_lifecycle(
     settings: Settings, redis_url: str
 ) -> None:
     class OnThisTestsRedis(RealisticWorkerMachine):
+        def __init__(self) -> None:
+            super().__init__(settings, redis_url)
+
+    run_state_machine_as_test(OnThisTestsRedis, settings=settings_profile())
+
+
+def test_the_worker_keeps_its_promises_with_latency(settings: Settings, redis_url: str) -> None:
+    class OnThisTestsRedis(LatentWorkerMachine):
         def __init__(self) -> None:
             super().__init__(settings, redis_url)
 

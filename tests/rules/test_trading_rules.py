@@ -7,7 +7,7 @@ from typing import Any
 from position_manager.broker_types import OrderSide, TimeInForce
 from position_manager.cap_class import CapClass
 from position_manager.session import Session
-from rules.apply import apply_executed
+from rules.apply import apply_executed, exit_died, exit_filled, exit_working
 from rules.decisions import CancelOrder, PlaceStop, ReplaceStop, SubmitExit
 from rules.earnings import earnings_reduction_decisions
 from rules.evaluate import evaluate_quote
@@ -190,6 +190,35 @@ def test_pre_earnings_halves_once_per_report_date() -> None:
         reduced, date(2027, 2, 25), next_quarter, D(101), ExitStyle.MARKET, P
     )
     assert again[-1].qty == D(25)  # type: ignore[union-attr]
+
+
+def test_a_pre_earnings_exit_that_sold_part_then_died_sells_only_the_rest() -> None:
+    """100 shares: the reduction offers 50, 20 fill, the rest expires. Re-armed, it sells the 30
+    it did not sell (50 in all), not half of the 80 left (60 in all)."""
+    pos = make_position(**PROTECTED)
+    today, report = date(2026, 11, 24), date(2026, 12, 1)
+    _, sell = earnings_reduction_decisions(pos, today, report, D(101), ExitStyle.MARKET, P)
+    assert isinstance(sell, SubmitExit)
+    cid = sell.client_order_id
+    working = exit_working(apply_executed(pos, sell, "o"), cid, sell.qty, D(0))
+    part = exit_filled(working, cid, D(20), done=False).evolve(quantity=D(80))
+    rearmed = exit_died(part, cid)
+    assert rearmed.earnings_reduced_for is None and rearmed.earnings_unsold == D(30)
+    _, again = earnings_reduction_decisions(rearmed, today, report, D(101), ExitStyle.MARKET, P)
+    assert isinstance(again, SubmitExit) and again.qty == D(30)
+    assert again.client_order_id != cid  # the next generation: the dead id is spent
+    done = exit_filled(
+        exit_working(apply_executed(rearmed, again, "o2"), again.client_order_id, D(30), D(0)),
+        again.client_order_id,
+        D(30),
+        done=True,
+    ).evolve(quantity=D(50))
+    assert done.earnings_reduced_for == report and done.earnings_unsold is None
+    next_quarter = date(2027, 3, 1)
+    _, later = earnings_reduction_decisions(
+        done, date(2027, 2, 25), next_quarter, D(101), ExitStyle.MARKET, P
+    )
+    assert later.qty == D(25)  # type: ignore[union-attr]  # half again, for the next report
 
 
 def test_pre_earnings_window_is_seven_days() -> None:
