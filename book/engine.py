@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from book.executor import Job, JobResult
-from book.orders import Action, SubmitEntry
+from book.orders import Action, ConfirmPrice, SubmitEntry, VerifyOrder
 from book.retry import RetrySchedule
 from book.risk import RiskParams
 from book.state import Changes, Held
@@ -31,6 +31,7 @@ from rules.evaluate import evaluate_quote
 from rules.model import Position, Quote, Side
 from rules.order_ids import make_position_key, report_date_of
 from rules.params import RuleParams
+from rules.plausibility import confirmed_by, needs_confirmation
 from rules.protection import protect_decisions, restore_decisions
 from rules.session_policy import policy_for
 from rules.stops import stop_and_target
@@ -130,6 +131,21 @@ class Engine:
 
     # --- quotes -----------------------------------------------------------------------------
     def on_quote(self, held: Held, quote: Quote, changes: Changes) -> Job | None:
+        before = held.position
+        last_known = before.last_price or before.entry_price
+        if needs_confirmation(last_known, quote.price, self.params.quote_confirm_move):
+            # Nothing of this quote is believed (not even its best price) until the broker's
+            # own latest trade agrees; while another job runs, the next quote asks again.
+            if self.busy(quote.symbol):
+                return None
+            return Job(
+                quote.symbol,
+                (ConfirmPrice(quote.symbol, quote.price, quote.timestamp),),
+                "confirm_quote",
+            )
+        return self._evaluate(held, quote, changes)
+
+    def _evaluate(self, held: Held, quote: Quote, changes: Changes) -> Job | None:
         before = held.position
         ev = evaluate_quote(
             before, quote, self.session, self.params, self.risk_for(quote.symbol).atr
@@ -231,6 +247,8 @@ class Engine:
         at once, ahead of the retry that will try the sale again."""
         job = result.job
         symbol = job.symbol
+        if len(job.actions) == 1 and isinstance(job.actions[0], ConfirmPrice):
+            return self._price_checked(result, changes)
         if result.lease_busy:
             self.retry.schedule(symbol, delay=1.0)
             for stream, msg_id in job.acks:
@@ -259,6 +277,50 @@ class Engine:
                 changes.ack(stream, msg_id)
         return self._restore_job(symbol) if sale_failed else None
 
+    def _price_checked(self, result: JobResult, changes: Changes) -> Job | None:
+        """A quote that moved implausibly far, checked against the broker's latest trade: acted
+        on at the broker's price if it agrees, otherwise reported and dropped."""
+        job = result.job
+        for stream, msg_id in job.acks:
+            changes.ack(stream, msg_id)  # a quote is never redelivered: the next one decides
+        action = job.actions[0]
+        assert isinstance(action, ConfirmPrice)
+        held = self.held.get(job.symbol)
+        if held is None or not result.outcomes:
+            return None
+        outcome = result.outcomes[0]
+        broker_price = outcome.price
+        last_known = held.position.last_price or held.position.entry_price
+        if outcome.error is None and confirmed_by(
+            action.price, broker_price, self.params.quote_confirm_tolerance
+        ):
+            assert broker_price is not None
+            return self._evaluate(held, Quote(job.symbol, broker_price, action.timestamp), changes)
+        why = f"broker's latest trade {broker_price}" if outcome.error is None else "no answer"
+        changes.emit(
+            events.POSITION_ERROR,
+            _err(
+                job.symbol,
+                "implausible_quote",
+                f"quote {action.price} moved more than {self.params.quote_confirm_move:%} from "
+                f"{last_known}; not confirmed ({why}): ignored",
+                quote_price=action.price,
+                broker_price=broker_price,
+                last_price=last_known,
+            ),
+        )
+        log_kv(
+            log,
+            logging.WARNING,
+            "implausible quote ignored",
+            symbol=job.symbol,
+            quote=action.price,
+            broker=broker_price,
+            last=last_known,
+            error=type(outcome.error).__name__ if outcome.error else None,
+        )
+        return None
+
     def _restore_job(self, symbol: str) -> Job | None:
         """The stop grown back over the shares a failed sale did not sell. Not held back by the
         retry timer (that one is for the sale): protection first."""
@@ -277,6 +339,8 @@ class Engine:
         if isinstance(action, SubmitEntry):
             log_kv(log, logging.INFO, "entry order accepted", symbol=symbol, order_id=order_id)
             return False
+        if isinstance(action, ConfirmPrice | VerifyOrder):
+            return False  # only ever alone in its job: see _price_checked, book.outcomes
         held = self.held.get(symbol)
         if held is None:
             return False  # closed meanwhile (e.g. the cancel of a closed position's stop)

@@ -24,15 +24,24 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import redis
 
 from book.lease import LeaseBusyError, LeaseKeeper, SymbolLease
-from book.orders import Action, await_cancel, await_replacement, execute
+from book.orders import (
+    Action,
+    ConfirmPrice,
+    VerifyOrder,
+    await_cancel,
+    await_replacement,
+    execute,
+)
 from book.state import record_inflight
+from broker.errors import OrderNotFoundError
 from broker.interface import Broker
-from position_manager.broker_types import BrokerOrder
+from position_manager.broker_types import BrokerOrder, BrokerPosition
 from position_manager.logging import log_kv
 from rules.decisions import CancelOrder, ReplaceStop, SubmitExit
 
@@ -54,6 +63,8 @@ class Outcome:
     action: Action
     order: BrokerOrder | None = None
     error: Exception | None = None
+    price: Decimal | None = None  # the broker's latest trade, for a ConfirmPrice
+    position: BrokerPosition | None = None  # the broker's position, for a VerifyOrder
 
     @property
     def ok(self) -> bool:
@@ -145,6 +156,13 @@ class OrderExecutor:
                     if self._on_request is not None:
                         self._on_request(job, action)
                     try:
+                        if isinstance(action, ConfirmPrice):
+                            price = self._broker.get_latest_trade_price(action.symbol)
+                            outcomes.append(Outcome(action, price=price))
+                            continue
+                        if isinstance(action, VerifyOrder):
+                            outcomes.append(verify_order(self._broker, action))
+                            continue
                         order = execute(self._broker, action)
                         if _sale_follows(job.actions[n + 1 :]):
                             if isinstance(action, CancelOrder):
@@ -216,6 +234,16 @@ class OrderExecutor:
         """Run a blocking broker read (reconcile snapshot, health probe) off the loop, on
         threads of its own: a slow read never delays an order job."""
         return self._readers.submit(fn)
+
+
+def verify_order(broker: Broker, action: VerifyOrder) -> Outcome:
+    """The broker's word on an order update: the order (None if it has no such order) and the
+    symbol's position now (None when flat)."""
+    try:
+        order: BrokerOrder | None = broker.get_order(action.order_id)
+    except OrderNotFoundError:
+        order = None
+    return Outcome(action, order=order, position=broker.get_position(action.symbol))
 
 
 def _sale_follows(rest: tuple[Action, ...]) -> bool:

@@ -13,8 +13,9 @@ import logging
 from decimal import Decimal
 
 from book.engine import Engine
-from book.executor import Job
+from book.executor import Job, JobResult
 from book.messages import OrderUpdate
+from book.orders import VerifyOrder
 from book.state import Changes, Held
 from position_manager import events
 from position_manager.broker_types import STOP_ORDER_TYPES
@@ -36,8 +37,30 @@ def new_quantity(held: Held | None, name: str, upd: OrderUpdate) -> Decimal | No
     return quantity_after_fill(current, upd.side, upd.filled_qty, upd.position_qty)
 
 
-def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
+def _known(held: Held | None, upd: OrderUpdate) -> bool:
+    """An update for an order the book placed and still tracks (its stop, or a working exit)."""
+    if held is None:
+        return False
+    pos = held.position
+    return upd.order_id in (pos.stop_order_id, pos.stop_landing) or (
+        pos.working_exit(upd.client_order_id) is not None
+    )
+
+
+def on_order_event(
+    engine: Engine, name: str, upd: OrderUpdate, changes: Changes, *, verified: bool = False
+) -> Job | None:
+    """Apply one `order.*` update. A fill for an order the book does not track, or for a
+    symbol it does not hold (an entry, a trade made by hand, or a forgery), is first looked up
+    at the broker (`VerifyOrder`) and applied as the broker tells it (`apply_verification`)."""
     held = engine.held.get(upd.symbol)
+    fill = name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED)
+    if fill and not verified and not _known(held, upd):
+        if engine.busy(upd.symbol):
+            return None  # the host defers a busy symbol's messages; never reached in practice
+        return Job(
+            upd.symbol, (VerifyOrder(upd.symbol, upd.order_id, upd.client_order_id),), "verify"
+        )
     if held is not None and held.position.stop_landing == upd.order_id:
         held.position = held.position.evolve(stop_landing=None)  # confirmed, or gone: either way
         changes.put(held)
@@ -70,6 +93,61 @@ def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes
                 },
             )
     return None
+
+
+def apply_verification(engine: Engine, result: JobResult, changes: Changes) -> Job | None:
+    """A fill the book did not know, as the broker tells it: its own order (symbol, side, filled
+    quantity and average price) and the position it holds now. An order the broker does not
+    have, for another symbol, or that has not filled, is reported and dropped."""
+    action = result.job.actions[0]
+    assert isinstance(action, VerifyOrder)
+    outcome = result.outcomes[0] if result.outcomes else None
+    order = outcome.order if outcome is not None and outcome.error is None else None
+    problem = None
+    if outcome is None or outcome.error is not None:
+        problem = (
+            f"could not ask the broker ({type(outcome.error).__name__ if outcome else 'lease'})"
+        )
+    elif order is None:
+        problem = "the broker has no such order"
+    elif order.symbol != action.symbol:
+        problem = f"the broker's order is for {order.symbol}"
+    elif order.filled_qty <= 0 or order.filled_avg_price is None:
+        problem = f"the broker's order has not filled (status {order.status})"
+    if problem is not None or order is None:
+        changes.emit(
+            events.POSITION_ERROR,
+            {
+                "symbol": action.symbol,
+                "error_type": "unverified_order_update",
+                "message": f"order update for {action.order_id} not applied: {problem}",
+                "order_id": action.order_id,
+                "client_order_id": action.client_order_id,
+            },
+        )
+        log_kv(
+            log,
+            logging.WARNING,
+            "order update not confirmed by the broker",
+            symbol=action.symbol,
+            order_id=action.order_id,
+            problem=problem,
+        )
+        return None
+    position = outcome.position if outcome is not None else None
+    trusted = OrderUpdate(
+        symbol=order.symbol,
+        order_id=order.id,
+        client_order_id=order.client_order_id,
+        side=order.side,
+        order_type=order.kind.value,
+        filled_qty=order.filled_qty,
+        price=order.filled_avg_price,
+        position_qty=position.qty if position is not None else Decimal(0),
+        reason=None,
+    )
+    name = events.ORDER_FILLED if order.status == "filled" else events.ORDER_PARTIALLY_FILLED
+    return on_order_event(engine, name, trusted, changes, verified=True)
 
 
 def _on_exit_died(

@@ -19,6 +19,7 @@ import redis
 
 from book.engine import Engine
 from book.executor import Job, JobResult, OrderExecutor
+from book.outcomes import apply_outcome
 from book.risk import load_risk_params, risk_loader
 from book.session import read_session
 from book.state import Changes, StateStore
@@ -81,7 +82,7 @@ class JobBook:
                     raise TimeoutError(f"{job.symbol}: order job did not finish")
                 done = self.executor.completed()
             for result in done:
-                follow_up = self.engine.apply_result(result, changes)
+                follow_up = apply_outcome(self.engine, result, changes)
                 if follow_up is not None:
                     results += self.run([follow_up], changes, timeout_seconds=timeout_seconds)
             results += done

@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from broker.errors import BrokerError, OrderNotFoundError, OrderRejectedError
@@ -39,7 +40,29 @@ class SubmitEntry:
     approval_id: str
 
 
-Action = Decision | SubmitEntry
+@dataclass(frozen=True, slots=True)
+class ConfirmPrice:
+    """Ask the broker for its latest trade before acting on a quote that moved implausibly far
+    (`rules.plausibility`): the quote is acted on only if the broker agrees."""
+
+    symbol: str
+    price: Decimal
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOrder:
+    """Ask the broker about an order update that names an order the book does not know, or a
+    symbol it does not hold, before anything is done on it: the broker's order and position are
+    acted on, never the message's own numbers (anyone who can write to the stream can send one).
+    """
+
+    symbol: str
+    order_id: str
+    client_order_id: str
+
+
+Action = Decision | SubmitEntry | ConfirmPrice | VerifyOrder
 
 
 def order_request(action: PlaceStop | SubmitExit | SubmitEntry) -> OrderRequest:
@@ -76,7 +99,7 @@ def order_request(action: PlaceStop | SubmitExit | SubmitEntry) -> OrderRequest:
     )
 
 
-def execute(broker: Broker, action: Action) -> BrokerOrder | None:
+def execute(broker: Broker, action: Decision | SubmitEntry) -> BrokerOrder | None:
     """Run one action; return the resulting order (None for a cancel). Raises typed broker
     errors (broker/errors.py) for the caller to act on."""
     if isinstance(action, ReplaceStop):

@@ -25,8 +25,8 @@ from typing import TypeVar, cast
 from alpaca.common.enums import Sort
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.models import BarSet
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.models import BarSet, Trade
+from alpaca.data.requests import StockBarsRequest, StockLatestTradeRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
@@ -403,3 +403,21 @@ class AlpacaBroker:
                 if bars:
                     out[symbol] = [convert.to_bar(b) for b in bars]
         return out
+
+    def get_latest_trade_price(self, symbol: str) -> Decimal | None:
+        """`GET /v2/stocks/trades/latest`: what the feed last printed, to confirm a quote that
+        moved implausibly far before anything is traded on it."""
+        request = StockLatestTradeRequest(symbol_or_symbols=[symbol], feed=self._feed)
+        trades = cast(
+            dict[str, Trade],
+            self._call(
+                partial(self._data.get_stock_latest_trade, request),
+                op="get_latest_trade",
+                symbol=symbol,
+            ),
+        )
+        trade = trades.get(symbol)
+        if trade is None or trade.price is None:
+            return None
+        price = Decimal(str(trade.price))
+        return price if price.is_finite() and price > 0 else None

@@ -65,6 +65,10 @@ class Broker(Protocol):
         """Multi-symbol requests following next_page_token; absent symbols have no key."""
         ...
 
+    def get_latest_trade_price(self, symbol: str) -> Decimal | None:
+        """The market data feed's latest trade price (None: no trade known for the symbol)."""
+        ...
+
     def is_connected(self) -> bool:
         """Cheap health probe (the health hash's alpaca_connected)."""
         ...

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     stale_data_seconds: int = Field(300, gt=0)
     pnl_event_interval_seconds: float = Field(5.0, ge=0)
 
+    # --- Plausibility -----------------------------------------------------------------------
+    quote_confirm_move: Fraction = Decimal("0.10")
+    quote_confirm_tolerance: Fraction = Decimal("0.02")
+
     # --- Where things live ------------------------------------------------------------------
     reconcile_every_minutes: int = Field(5, ge=1, le=1440)
     reconcile_off_hours_every_minutes: int = Field(60, ge=1, le=1440)

@@ -35,6 +35,8 @@ class RuleParams:
     pre_earnings_reduction: Decimal = Decimal("0.5")
     large_loss_alert_pct: Decimal = Decimal("-0.15")
     stale_data_seconds: int = 300
+    quote_confirm_move: Decimal = Decimal("0.10")  # a bigger one-quote move is confirmed first
+    quote_confirm_tolerance: Decimal = Decimal("0.02")  # how close the broker's trade must be
 
     def for_class(self, cap_class: CapClass) -> CapClassParams:
         return self.micro if cap_class is CapClass.MICRO else self.large
@@ -68,6 +70,8 @@ class RuleParams:
             pre_earnings_reduction=s.pre_earnings_reduction,
             large_loss_alert_pct=s.large_loss_alert_pct,
             stale_data_seconds=s.stale_data_seconds,
+            quote_confirm_move=s.quote_confirm_move,
+            quote_confirm_tolerance=s.quote_confirm_tolerance,
         )
 
 

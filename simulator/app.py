@@ -238,6 +238,13 @@ def cancel_order(request: Request, sim: Simulator) -> Response:
     return Response(status_code=204)
 
 
+def get_latest_trades(request: Request, sim: Simulator) -> dict[str, Any]:
+    symbols = [s for s in request.query_params.get("symbols", "").split(",") if s]
+    if not symbols:
+        raise SimApiError(400, INVALID, "symbols is required")
+    return sim.latest_trades.body(symbols)
+
+
 def get_bars(request: Request, sim: Simulator) -> dict[str, Any]:
     return bars_page(dict(request.query_params), sim.clock.now(), sim.config.max_bars_page)
 
@@ -337,6 +344,7 @@ def build_app(sim: Simulator) -> Starlette:
         a("/v2/orders/{order_id}", replace_order, ["PATCH"]),
         a("/v2/orders/{order_id}", cancel_order, ["DELETE"]),
         a("/v2/stocks/bars", get_bars, ["GET"]),
+        a("/v2/stocks/trades/latest", get_latest_trades, ["GET"]),
         c("/sim/quotes", sim_quotes, ["POST"]),
         c("/sim/faults", sim_faults, ["GET", "POST", "DELETE"]),
         c("/sim/clock", sim_clock, ["GET", "POST"]),

@@ -26,6 +26,7 @@ from simulator.clock import SimClock
 from simulator.config import SimulatorConfig
 from simulator.engine import Engine
 from simulator.faults import FaultConfig, Faults
+from simulator.latest_trades import LatestTrades
 from simulator.quote_feed import QuoteConsumer
 from simulator.snapshot import book_to_json, load_snapshot, write_atomic
 from simulator.updates import TradeUpdate
@@ -42,6 +43,7 @@ class Simulator:
         self._stats_lock = threading.Lock()
         self._limiters: dict[str, MovingWindow] = {}
         self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
+        self.latest_trades = LatestTrades()  # the data feed's prints (trades/latest)
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
         if book is not None:
             log_kv(log, logging.INFO, "simulator resumed from snapshot", orders=len(book.orders))
@@ -149,14 +151,12 @@ class Simulator:
         last: Decimal | float | str | None = None,
         ts: datetime | None = None,
     ) -> None:
-        """A quote as the worker would see it; fills whatever it crosses."""
-        self.engine.feed_quote(
-            symbol.upper(),
-            Decimal(str(bid)),
-            Decimal(str(ask)),
-            None if last is None else Decimal(str(last)),
-            ts,
-        )
+        """A quote as the worker would see it; fills whatever it crosses. Its `last` is also
+        the data feed's latest trade."""
+        price = None if last is None else Decimal(str(last))
+        self.engine.feed_quote(symbol.upper(), Decimal(str(bid)), Decimal(str(ask)), price, ts)
+        if price is not None:
+            self.latest_trades.record(symbol, price, ts or self.clock.now())
 
     def set_clock(self, at: datetime | None = None, speed: float | None = None) -> datetime:
         now = self.clock.set(at, speed)

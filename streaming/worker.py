@@ -24,6 +24,7 @@ import redis
 from book.engine import Engine
 from book.executor import Job, OrderExecutor
 from book.lease import LeaseKeeper
+from book.outcomes import apply_outcome
 from book.reconcile import reconcile
 from book.recovery import recover_inflight
 from book.risk import load_risk_params, risk_loader
@@ -183,7 +184,7 @@ class Worker:
 
     def _apply_completed(self, changes: Changes) -> None:
         for result in self.executor.completed():
-            self.submit(self.engine.apply_result(result, changes))
+            self.submit(apply_outcome(self.engine, result, changes))
             self.dispatch.release_deferred(result.job.symbol, changes)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:

@@ -104,7 +104,7 @@ def test_job_under_someone_elses_lease_is_refused_and_retried(harness: Harness) 
     outside = SymbolLease(harness.client, "AAPL", owner="reconcile")
     assert outside.acquire()
     before = [(s.id, s.stop_price) for s in harness.stops("AAPL")]
-    harness.quote("AAPL", 130)  # a trailing decision: the job meets the outside lease
+    harness.quote("AAPL", 108)  # a trailing decision: the job meets the outside lease
     assert [(s.id, s.stop_price) for s in harness.stops("AAPL")] == before  # untouched
     assert worker.engine.retry.waiting("AAPL")
     outside.release()

@@ -313,3 +313,12 @@ def test_every_order_kind_is_accepted_with_its_fields(
     assert placed.time_in_force is TimeInForce.DAY
     assert placed.qty == D(10)
     assert placed.status == ("filled" if kind is OrderKind.MARKET else "new")
+
+
+def test_latest_trade_price_through_alpaca_py(sim: SimulatorHandle) -> None:
+    """What the worker confirms an implausible quote with: the feed's last print, as Decimal;
+    None for a symbol that has not traded."""
+    broker = make_broker(sim)
+    sim.simulator.feed_quote("AAPL", Decimal("189.99"), Decimal("190.01"), Decimal("190.25"))
+    assert broker.get_latest_trade_price("AAPL") == Decimal("190.25")
+    assert broker.get_latest_trade_price("NOPE") is None

@@ -175,6 +175,16 @@ def test_bars_pages_match_the_market_data_schema(sim: SimulatorHandle, api: Any)
     assert body["bars"]["AAPL"][0]["t"] > first["bars"]["AAPL"][-1]["t"]
 
 
+def test_latest_trades_match_the_market_data_schema(sim: SimulatorHandle, api: Any) -> None:
+    """`GET /v2/stocks/trades/latest` (StockLatestTrades): the data feed's last print per
+    symbol; a symbol without one is left out; `symbols` is required (400)."""
+    sim.simulator.feed_quote("AAPL", D("189.99"), D("190.01"), D("190.00"))
+    body = api("GET", "/v2/stocks/trades/latest", params={"symbols": "AAPL,NOPE"}).json()
+    _check("market-data-api.json", "stock_latest_trades_resp", body)
+    assert list(body["trades"]) == ["AAPL"] and body["trades"]["AAPL"]["p"] == 190.0
+    assert api("GET", "/v2/stocks/trades/latest").status_code == 400
+
+
 def test_realistic_lifecycle_orders_match_the_order_schema(redis_url: str) -> None:
     """The realistic lifecycle's bodies (pending states, `order_class` "", `position_intent`,
     `expires_at`, fractional timestamps) validate against the same Order schema."""

@@ -93,14 +93,21 @@ class Harness:
         spread: str = "0.01",
         settle: bool = True,
         broker_sees: bool = True,
+        forged: bool = False,
     ) -> None:
         """A quote through Redis to the worker. With `broker_sees` the simulator gets it first
         and fills whatever it crosses; without, the worker reads a price the broker has not
-        acted on yet (a real broker fills later), so a limit at it rests unfilled."""
+        acted on yet (a real broker fills later), so a limit at it rests unfilled, though the
+        data feed printed it. `forged`: only the Redis stream has it, the market never traded
+        there (a quote written by someone else)."""
         p = Decimal(str(price))
         bid, ask = p - Decimal(spread), p + Decimal(spread)
-        if broker_sees:
+        if forged:
+            pass
+        elif broker_sees:
             self.sim.simulator.feed_quote(symbol, bid, ask, p)
+        else:
+            self.sim.simulator.latest_trades.record(symbol, p, self.sim.simulator.clock.now())
         publish(
             self.client,
             events.QUOTE_UPDATED,
