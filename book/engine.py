@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from book.executor import Job, JobResult
+from book.guard import OrderRefusedError
 from book.orders import Action, ConfirmPrice, SubmitEntry, VerifyOrder
 from book.retry import RetrySchedule
 from book.risk import RiskParams
@@ -455,6 +456,9 @@ class Engine:
                 client_order_id=getattr(action, "client_order_id", None),
             ),
         )
+        if isinstance(error, OrderRefusedError):
+            log_kv(log, logging.ERROR, "order refused before the broker", symbol=symbol, why=error)
+            return True  # no retry: the same order would be refused again
         if isinstance(error, InsufficientBuyingPowerError):
             if isinstance(action, PlaceStop):
                 self.halted.add(symbol)

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from book.guard import OrderGuard
 from book.lease import LeaseBusyError, LeaseKeeper, SymbolLease
 from book.orders import (
     Action,
@@ -92,8 +93,10 @@ class OrderExecutor:
         lease_owner: str = "worker",
         leases: LeaseKeeper | None = None,
         wait: Callable[[float], None] = time.sleep,
+        guard: OrderGuard | None = None,
     ) -> None:
         self._broker = broker
+        self._guard = guard  # the last check before an order leaves (book.guard)
         # How an order thread waits for a cancel or a replace to land (a test whose simulator
         # clock is frozen passes one that lets simulated time pass instead).
         self._wait = wait
@@ -163,6 +166,8 @@ class OrderExecutor:
                         if isinstance(action, VerifyOrder):
                             outcomes.append(verify_order(self._broker, action))
                             continue
+                        if self._guard is not None:
+                            self._guard.check(self._broker, action)
                         order = execute(self._broker, action)
                         if _sale_follows(job.actions[n + 1 :]):
                             if isinstance(action, CancelOrder):

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     # --- Plausibility -----------------------------------------------------------------------
     quote_confirm_move: Fraction = Decimal("0.10")
     quote_confirm_tolerance: Fraction = Decimal("0.02")
+    max_order_notional: Decimal = Field(Decimal("250000"), gt=0)
 
     # --- Where things live ------------------------------------------------------------------
     reconcile_every_minutes: int = Field(5, ge=1, le=1440)

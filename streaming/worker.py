@@ -23,6 +23,7 @@ import redis
 
 from book.engine import Engine
 from book.executor import Job, OrderExecutor
+from book.guard import OrderGuard
 from book.lease import LeaseKeeper
 from book.outcomes import apply_outcome
 from book.reconcile import reconcile
@@ -33,6 +34,7 @@ from broker.interface import Broker
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.logging import log_kv
+from rules.model import Position
 from rules.params import RuleParams
 from rules.reconcile import ReconcileSummary
 from streaming.consumer import Consumer, ConsumerConfig, Message
@@ -76,8 +78,15 @@ class Worker:
         self.store = StateStore(client, cfg.group)
         # Standing per-symbol leases: no Redis round trip before an order (book.lease).
         self.leases = LeaseKeeper(client)
+        guard = OrderGuard(self._position_of, settings.max_order_notional)
         self.executor = OrderExecutor(
-            broker, client, threads=threads, on_request=on_request, leases=self.leases, wait=wait
+            broker,
+            client,
+            threads=threads,
+            on_request=on_request,
+            leases=self.leases,
+            wait=wait,
+            guard=guard,
         )
         self.engine = Engine(
             RuleParams.from_settings(settings),
@@ -142,6 +151,12 @@ class Worker:
         return summary
 
     # --- the loop -----------------------------------------------------------------------------
+    def _position_of(self, symbol: str) -> Position | None:
+        """The order guard's view of the book (read on an order thread while the symbol's job
+        runs, when nothing else changes its quantity)."""
+        held = self.engine.held.get(symbol)
+        return held.position if held is not None else None
+
     def submit(self, job: Job | None) -> bool:
         if job is None:
             return False
