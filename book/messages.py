@@ -166,7 +166,7 @@ def parse_order_update(data: dict[str, Any]) -> OrderUpdate:
 
 def _side(data: dict[str, Any]) -> OrderSide:
     side = data.get("side")
-    if isinstance(side, str) and side.lower() in _SIDES:
+    if isinstance(side, str) and side.isascii() and side.lower() in _SIDES:
         return OrderSide(side.lower())
     raise InvalidEventError(f"bad side: {quoted(side)}")
 
@@ -195,7 +195,8 @@ def parse_trade_approval(data: dict[str, Any]) -> TradeApproval:
 
 def parse_session(data: dict[str, Any]) -> Session:
     session = data.get("session")
-    if isinstance(session, str) and session.upper() in _SESSIONS:
+    # ASCII first: str.upper() folds other scripts into ASCII ("cloſed".upper() == "CLOSED").
+    if isinstance(session, str) and session.isascii() and session.upper() in _SESSIONS:
         return Session(session.upper())
     raise InvalidEventError(f"unknown session: {quoted(session)}")
 
