@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,16 @@ def _err(symbol: str, error_type: str, message: str, **extra: Any) -> dict[str, 
 
 def _never_busy(symbol: str) -> bool:
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSnapshot:
+    """One symbol's in-memory entry before a message was handled (`Engine.snapshot`)."""
+
+    symbol: str
+    live: Held | None
+    copy: Held | None
+    earnings_requested: date | None
 
 
 class Engine:
@@ -97,6 +108,34 @@ class Engine:
         self.halted.discard(symbol)
         self._pnl_at.pop(symbol, None)
         changes.delete(symbol)
+
+    def snapshot(self, symbol: str) -> HeldSnapshot:
+        """What `restore` needs to put a symbol back as it is now (the live object and a copy
+        of its fields), taken before a message is handled."""
+        held = self.held.get(symbol)
+        copy = replace(held) if held is not None else None
+        return HeldSnapshot(symbol, held, copy, self.earnings_requested.get(symbol))
+
+    def restore(self, snapshot: HeldSnapshot) -> None:
+        """Undo what a handler that failed half-way did to one symbol's in-memory entry. The
+        same object gets its old fields back, so a `Changes` still holding it (from an earlier
+        message of the batch) writes the old values too."""
+        live, copy, symbol = snapshot.live, snapshot.copy, snapshot.symbol
+        if snapshot.earnings_requested is None:
+            self.earnings_requested.pop(symbol, None)
+        else:
+            self.earnings_requested[symbol] = snapshot.earnings_requested
+        if live is None or copy is None:
+            self.held.pop(symbol, None)
+            self.held_bytes.pop(symbol.encode(), None)
+            return
+        live.position, live.realized_pnl, live.inflight = (
+            copy.position,
+            copy.realized_pnl,
+            copy.inflight,
+        )
+        self.held[symbol] = live
+        self.held_bytes[symbol.encode()] = live
 
     def risk_for(self, symbol: str) -> RiskParams:
         """Cached risk parameters; a symbol seen for the first time is read once (one HGETALL:

@@ -7,21 +7,28 @@ lookup, before any JSON or number is parsed.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from position_manager import amounts
 from position_manager.broker_types import OrderSide
 from position_manager.errors import InvalidEventError
 from position_manager.session import Session
+from position_manager.wire import entry_text, load_json_object, printable, quoted
 from rules.model import Quote
 
 _SYMBOL_IN_JSON: Final = re.compile(rb'"symbol"\s*:\s*"([^"\\]{0,40})"')
-_VALID_SYMBOL: Final = re.compile(r"^[A-Z][A-Z0-9]{0,9}([./-][A-Z0-9]{1,5})?$")
+_VALID_SYMBOL: Final = re.compile(r"[A-Z][A-Z0-9]{0,9}([./-][A-Z0-9]{1,5})?")
+_APPROVAL_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,100}", re.ASCII)
+_ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_SIDES: Final = frozenset(side.value for side in OrderSide)
+_SESSIONS: Final = frozenset(session.value for session in Session)
+MAX_ID_CHARS: Final = 128  # Alpaca's client_order_id limit; order ids are UUIDs
+MAX_REASON_CHARS: Final = 500
+MAX_TIMESTAMP_CHARS: Final = 40
 
 
 def quote_symbol(data: bytes) -> bytes | None:
@@ -31,58 +38,70 @@ def quote_symbol(data: bytes) -> bytes | None:
 
 
 def is_valid_symbol(symbol: object) -> bool:
-    return isinstance(symbol, str) and bool(_VALID_SYMBOL.match(symbol))
+    return isinstance(symbol, str) and bool(_VALID_SYMBOL.fullmatch(symbol))
 
 
 def load_data(raw: bytes | str | None) -> dict[str, Any]:
+    """A data field as a JSON object (bounded and total: `position_manager.wire`)."""
     if raw is None or raw == b"" or raw == "":
         raise InvalidEventError("missing envelope field: data")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidEventError(f"data is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidEventError("data must be a JSON object")
-    return data
+    return load_json_object(entry_text({"data": raw})["data"])
 
 
 def number(data: dict[str, Any], name: str, *, required: bool = True) -> Decimal | None:
-    """A positive finite price/quantity; JSON numbers or numeric strings (Alpaca's form)."""
+    """A price: a plain ASCII decimal (string, Alpaca's form, or JSON number), above 0 and at
+    most `MAX_PRICE` (`position_manager.amounts`)."""
     value = data.get(name)
     if value is None or value == "":
         if required:
             raise InvalidEventError(f"missing field: {name}")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidEventError(f"{name} must be a number, got {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidEventError(f"{name} is not finite: {value!r}")
-    try:
-        result = Decimal(str(value).strip())
-    except ArithmeticError:
-        raise InvalidEventError(f"{name} is not a number: {value!r}") from None
-    if not result.is_finite():
-        raise InvalidEventError(f"{name} is not finite: {value!r}")
-    if result <= 0:
-        raise InvalidEventError(f"{name} must be positive, got {value!r}")
-    return result
+    return amounts.price(value, name)
+
+
+def share_quantity(
+    data: dict[str, Any], name: str, *, required: bool = True, allow_zero: bool = False
+) -> Decimal | None:
+    """A share quantity: plain ASCII decimal, positive (or non-negative), at most
+    `MAX_QUANTITY`."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidEventError(f"missing field: {name}")
+        return None
+    return amounts.quantity(value, name, allow_zero=allow_zero)
+
+
+def short_text(data: dict[str, Any], name: str, limit: int = MAX_ID_CHARS) -> str | None:
+    """An optional text field (an id, a type, a reason): a string of at most `limit`
+    characters, or None when absent."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidEventError(f"{name} must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise InvalidEventError(f"{name} of {len(value)} characters: {quoted(value)}")
+    return value
 
 
 def timestamp(data: dict[str, Any], name: str = "timestamp") -> datetime:
     value = data.get(name)
     if not isinstance(value, str) or not value:
         raise InvalidEventError(f"missing or non-text field: {name}")
+    if len(value) > MAX_TIMESTAMP_CHARS:
+        raise InvalidEventError(f"bad {name}: {quoted(value)}")
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidEventError(f"bad {name}: {value!r}") from None
+        raise InvalidEventError(f"bad {name}: {quoted(value)}") from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def symbol_of(data: dict[str, Any]) -> str:
     symbol = data.get("symbol")
     if not is_valid_symbol(symbol):
-        raise InvalidEventError(f"unknown symbol: {symbol!r}")
+        raise InvalidEventError(f"unknown symbol: {quoted(symbol)}")
     return str(symbol)
 
 
@@ -114,33 +133,20 @@ class OrderUpdate:
     reason: str | None
 
 
-def _signed_decimal(data: dict[str, Any], name: str) -> Decimal | None:
+def _signed_quantity(data: dict[str, Any], name: str) -> Decimal | None:
     value = data.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidEventError(f"{name} must be a number, got {type(value).__name__}")
-    try:
-        result = Decimal(str(value))
-    except ArithmeticError:
-        raise InvalidEventError(f"{name} is not a number: {value!r}") from None
-    if not result.is_finite():
-        raise InvalidEventError(f"{name} is not finite: {value!r}")
-    return result
+    return amounts.quantity(value, name, signed=True)
 
 
 def parse_order_update(data: dict[str, Any]) -> OrderUpdate:
     symbol = symbol_of(data)
-    order_id = data.get("order_id")
-    if not isinstance(order_id, str) or not order_id:
+    order_id = short_text(data, "order_id")
+    if order_id is None:
         raise InvalidEventError("missing field: order_id")
-    try:
-        side = OrderSide(str(data.get("side", "")).lower())
-    except ValueError:
-        raise InvalidEventError(f"bad side: {data.get('side')!r}") from None
-    filled = _signed_decimal(data, "filled_qty") or Decimal(0)
-    if filled < 0:
-        raise InvalidEventError(f"filled_qty must not be negative, got {filled}")
+    side = _side(data)
+    filled = share_quantity(data, "filled_qty", required=False, allow_zero=True) or Decimal(0)
     price = number(data, "price", required=False) or number(
         data, "filled_avg_price", required=False
     )
@@ -148,14 +154,21 @@ def parse_order_update(data: dict[str, Any]) -> OrderUpdate:
     return OrderUpdate(
         symbol=symbol,
         order_id=order_id,
-        client_order_id=str(data.get("client_order_id") or ""),
+        client_order_id=short_text(data, "client_order_id") or "",
         side=side,
-        order_type=str(data.get("order_type") or ""),
+        order_type=short_text(data, "order_type") or "",
         filled_qty=filled,
         price=price,
-        position_qty=_signed_decimal(data, "position_qty"),
-        reason=str(reason) if reason is not None else None,
+        position_qty=_signed_quantity(data, "position_qty"),
+        reason=None if reason is None else printable(reason, MAX_REASON_CHARS),
     )
+
+
+def _side(data: dict[str, Any]) -> OrderSide:
+    side = data.get("side")
+    if isinstance(side, str) and side.isascii() and side.lower() in _SIDES:
+        return OrderSide(side.lower())
+    raise InvalidEventError(f"bad side: {quoted(side)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,31 +182,29 @@ class TradeApproval:
 
 def parse_trade_approval(data: dict[str, Any]) -> TradeApproval:
     symbol = symbol_of(data)
-    try:
-        side = OrderSide(str(data.get("side", "")).lower())
-    except ValueError:
-        raise InvalidEventError(f"bad side: {data.get('side')!r}") from None
-    qty = number(data, "qty")
+    side = _side(data)
+    qty = share_quantity(data, "qty")
     assert qty is not None
     approval_id = data.get("approval_id")
-    if not isinstance(approval_id, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", approval_id):
-        raise InvalidEventError(f"bad approval_id: {approval_id!r}")
+    if not isinstance(approval_id, str) or not _APPROVAL_ID.fullmatch(approval_id):
+        raise InvalidEventError(f"bad approval_id: {quoted(approval_id)}")
     return TradeApproval(
         symbol, side, qty, number(data, "limit_price", required=False), approval_id
     )
 
 
 def parse_session(data: dict[str, Any]) -> Session:
-    try:
-        return Session(str(data.get("session", "")).upper())
-    except ValueError:
-        raise InvalidEventError(f"unknown session: {data.get('session')!r}") from None
+    session = data.get("session")
+    # ASCII first: str.upper() folds other scripts into ASCII ("cloſed".upper() == "CLOSED").
+    if isinstance(session, str) and session.isascii() and session.upper() in _SESSIONS:
+        return Session(session.upper())
+    raise InvalidEventError(f"unknown session: {quoted(session)}")
 
 
 def parse_report_date(value: object) -> date:
-    if not isinstance(value, str):
-        raise InvalidEventError(f"report_date must be an ISO date, got {value!r}")
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value[:10]):
+        raise InvalidEventError(f"report_date must be an ISO date, got {quoted(value)}")
     try:
         return date.fromisoformat(value[:10])
     except ValueError:
-        raise InvalidEventError(f"bad report_date: {value!r}") from None
+        raise InvalidEventError(f"bad report_date: {quoted(value)}") from None

@@ -27,7 +27,6 @@ from position_manager.redis_schema import (
     dead_letter_fields,
     redis_fields,
     state_key,
-    text,
     text_fields,
 )
 from position_manager.session import Session
@@ -134,6 +133,16 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)
 
 
+@dataclass(frozen=True, slots=True)
+class Savepoint:
+    """How big a `Changes` was at one moment (the states themselves: they are replaced)."""
+
+    states: dict[str, Held | None]
+    events: int
+    dead_letters: int
+    acks: dict[str, int]
+
+
 @dataclass
 class Changes:
     """Everything one step of the worker wants written together."""
@@ -160,16 +169,40 @@ class Changes:
 
     def dead(self, stream: str, message_id: Any, fields: Mapping[Any, Any], reason: str) -> None:
         """Dead-letter a message (reason + original fields) and ack it, in the same commit."""
-        self.dead_letters.append(dead_letter_fields(stream, message_id, fields, reason))
+        letter = dead_letter_fields(stream, message_id, fields, reason)
+        self.dead_letters.append(letter)
         self.ack(stream, message_id)
         log_kv(
             log,
             logging.WARNING,
             "message dead-lettered",
             stream=stream,
-            message_id=text(message_id),
-            reason=reason,
+            message_id=letter["source_id"],
+            reason=letter["reason"],
         )
+
+    def savepoint(self) -> Savepoint:
+        """A mark to `rollback` to: what one message adds can be undone if its handler fails
+        half-way, so its neighbours' changes are still committed and its own are not."""
+        return Savepoint(
+            dict(self.states),
+            len(self.events),
+            len(self.dead_letters),
+            {stream: len(ids) for stream, ids in self.acks.items()},
+        )
+
+    def rollback(self, mark: Savepoint) -> None:
+        """Forget everything added since `mark`."""
+        self.states.clear()
+        self.states.update(mark.states)
+        del self.events[mark.events :]
+        del self.dead_letters[mark.dead_letters :]
+        for stream in list(self.acks):
+            kept = mark.acks.get(stream)
+            if kept is None:
+                del self.acks[stream]
+            else:
+                del self.acks[stream][kept:]
 
     def __bool__(self) -> bool:
         return bool(self.states or self.events or self.dead_letters or any(self.acks.values()))

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # --- Alerts -----------------------------------------------------------------------------
     large_loss_alert_pct: Decimal = Field(Decimal("-0.15"), lt=0, gt=-1)
     stale_data_seconds: int = Field(300, gt=0)
-    pnl_event_interval_seconds: float = Field(5.0, ge=0)
+    pnl_event_interval_seconds: float = Field(5.0, ge=0, allow_inf_nan=False)
 
     # --- Plausibility -----------------------------------------------------------------------
     quote_confirm_move: Fraction = Decimal("0.10")

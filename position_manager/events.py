@@ -9,6 +9,7 @@ fields are in `position_manager.redis_schema`.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from position_manager.errors import InvalidEventError
+from position_manager.wire import entry_text, load_json_object, quoted
 
 # --- Streams (Redis Streams; quotes may be trimmed, the rest never are) ---------------------
 QUOTES_STREAM: Final = "pm:stream:quotes"  # market_data.quote.updated
@@ -69,6 +71,33 @@ ALERT_STOP_NOT_FILLED: Final = "alert.stop_not_filled"
 
 COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
 COMMAND_RECONCILE: Final = "command.reconcile"
+
+
+# What the worker reads on each stream it consumes; anything else there is dead-lettered.
+CONSUMED_EVENTS: Final[Mapping[str, frozenset[str]]] = {
+    QUOTES_STREAM: frozenset({QUOTE_UPDATED}),
+    ORDERS_STREAM: frozenset(
+        {
+            ORDER_NEW,
+            ORDER_FILLED,
+            ORDER_PARTIALLY_FILLED,
+            ORDER_CANCELED,
+            ORDER_REPLACED,
+            ORDER_EXPIRED,
+            ORDER_FAILED,
+            ORDER_PENDING_CANCEL,
+            ORDER_PENDING_REPLACE,
+            ORDER_REPLACE_REJECTED,
+            ORDER_CANCEL_REJECTED,
+        }
+    ),
+    RISK_STREAM: frozenset({TRADE_APPROVED}),
+    SESSION_STREAM: frozenset({SESSION_CHANGED}),
+    COMMANDS_STREAM: frozenset({COMMAND_REDUCE_FOR_EARNINGS, COMMAND_RECONCILE}),
+}
+# Event names are dotted lower-case words; ids are uuid4 hex (bridged events: Alpaca's ids).
+_EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,4}", re.ASCII)
+MAX_EVENT_ID_CHARS: Final = 128
 
 
 def stream_for(event: str) -> str:
@@ -134,28 +163,38 @@ def encode_event(
     }
 
 
-def decode_event(fields: Mapping[bytes | str, bytes | str]) -> Event:
-    """Parse XREAD fields; raise `InvalidEventError` with the reason for anything malformed."""
-    text = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in fields.items()
-    }
+def decode_event(fields: Mapping[Any, Any]) -> Event:
+    """Parse XREAD fields; raise `InvalidEventError` with the reason for anything malformed.
+
+    Total: any bytes, any size, any nesting, any number either decode or raise
+    `InvalidEventError` (`position_manager.wire` bounds the entry before it is parsed)."""
+    text = entry_text(fields)
     missing = [name for name in ("event", "id", "ts", "data") if not text.get(name)]
     if missing:
         raise InvalidEventError(f"missing envelope field(s): {', '.join(missing)}")
+    name = text["event"]
+    if not _EVENT_NAME.fullmatch(name):
+        raise InvalidEventError(f"bad event name: {quoted(name)}")
+    if len(text["id"]) > MAX_EVENT_ID_CHARS:
+        raise InvalidEventError(f"event id of {len(text['id'])} characters: {quoted(text['id'])}")
     try:
         ts = datetime.fromisoformat(text["ts"])
     except ValueError:
-        raise InvalidEventError(f"bad timestamp {text['ts']!r}") from None
+        raise InvalidEventError(f"bad timestamp {quoted(text['ts'])}") from None
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    try:
-        data = json.loads(text["data"])
-    except json.JSONDecodeError as exc:
-        raise InvalidEventError(f"data is not JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise InvalidEventError("data must be a JSON object")
-    return Event(event=text["event"], id=text["id"], ts=ts, data=data)
+    data = load_json_object(text["data"])
+    return Event(event=name, id=text["id"], ts=ts, data=data)
+
+
+def unexpected_event(stream: str, name: str) -> str | None:
+    """Why `name` does not belong on the consumed `stream` (None: it does)."""
+    expected = CONSUMED_EVENTS.get(stream)
+    if expected is None or name in expected:
+        return None
+    if stream == COMMANDS_STREAM:
+        return f"unknown command: {name}"
+    return f"unexpected event on {stream}: {name}"
 
 
 def publish(client: Any, event: str, data: Mapping[str, Any], **kwargs: Any) -> str:

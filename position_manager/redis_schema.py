@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Any, Final, cast
 
 from position_manager.cap_class import CapClass
+from position_manager.wire import printable
 
 # --- Keys -----------------------------------------------------------------------------------
 RISK_PARAMS_KEY: Final = "pm:risk:{symbol}"  # hash published by the risk_parameters asset
@@ -197,13 +199,34 @@ def encode_health(
 
 
 # --- Dead letters ---------------------------------------------------------------------------
+DEAD_LETTER_REASON_CHARS: Final = 500
+DEAD_LETTER_FIELDS: Final = 16  # the first fields of the message are kept, the rest counted
+DEAD_LETTER_NAME_CHARS: Final = 64
+DEAD_LETTER_VALUE_CHARS: Final = 4096  # of each value; a 1 MB payload keeps its first 4 KiB
+
+
 def dead_letter_fields(
-    stream: str, message_id: Any, fields: Mapping[Any, Any], reason: str
+    stream: str,
+    message_id: Any,
+    fields: Mapping[Any, Any],
+    reason: str,
+    *,
+    consumer: str = "worker",
 ) -> dict[str, str]:
-    """What a dead letter holds: where it came from, why, and the original fields verbatim."""
-    return {
-        "source_stream": stream,
-        "source_id": text(message_id),
-        "reason": reason[:500],
-        "fields": json.dumps(text_fields(fields), separators=(",", ":")),
+    """What a dead letter holds: where it came from, who refused it, why, and the original
+    fields. Total, because it is written for messages that could not be read: names and values
+    are escaped (bytes that are not UTF-8 as ``\\xff``) and cut to a bounded size, so the dead
+    letter itself can always be written (a dead letter that raises would crash-loop)."""
+    kept: dict[str, str] = {}
+    for name, value in islice(fields.items(), DEAD_LETTER_FIELDS):
+        kept[printable(name, DEAD_LETTER_NAME_CHARS)] = printable(value, DEAD_LETTER_VALUE_CHARS)
+    out = {
+        "source_stream": printable(stream, DEAD_LETTER_NAME_CHARS),
+        "source_id": printable(message_id, DEAD_LETTER_NAME_CHARS),
+        "consumer": consumer,
+        "reason": printable(reason, DEAD_LETTER_REASON_CHARS),
+        "fields": json.dumps(kept, separators=(",", ":")),
     }
+    if len(fields) > DEAD_LETTER_FIELDS:
+        out["fields_dropped"] = str(len(fields) - DEAD_LETTER_FIELDS)
+    return out

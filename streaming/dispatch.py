@@ -5,6 +5,17 @@ an unheld symbol costs a regex search and two dict lookups; only held symbols ar
 validated. Acks are collected and sent in one XACK per stream per batch. Order and approval
 messages for a symbol whose order job is in flight wait (unacked) until the job is applied, so
 an order event never races the state change it depends on.
+
+Every message is handled on its own, never as part of its batch:
+
+- one that cannot be decoded or validated (`InvalidEventError`, `RuleInputError`: any bytes,
+  size, nesting or number; see `position_manager.wire` and `position_manager.amounts`) is
+  dead-lettered with its reason and acked in the batch's commit;
+- one whose handler fails for another reason (a bug) has what it added to the batch's `Changes`
+  rolled back and its symbol's in-memory entry restored, and is left unacked: it is retried
+  when it has been idle long enough and dead-lettered past the delivery limit (`Consumer`).
+
+Either way its neighbours are handled and committed as if it had not been there.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from book.engine import Engine
+from book.engine import Engine, HeldSnapshot
 from book.executor import Job
 from book.fills import on_order_event
 from book.messages import (
@@ -28,12 +39,13 @@ from book.messages import (
     symbol_of,
 )
 from book.orders import SubmitEntry
-from book.state import Changes
+from book.state import Changes, Savepoint
 from position_manager import events
 from position_manager.errors import InvalidEventError, RuleInputError
-from position_manager.events import decode_event
-from position_manager.logging import log_kv
+from position_manager.events import decode_event, unexpected_event
+from position_manager.logging import kv, log_kv
 from position_manager.session import Session
+from position_manager.wire import MAX_ENTRY_BYTES, printable
 from rules.order_ids import entry_order_id
 from streaming.consumer import Message
 from streaming.housekeeping import Housekeeping
@@ -60,6 +72,7 @@ class Dispatcher:
         self.submit = submit
         self._known: set[bytes] = set()  # well-formed symbols we do not hold
         self._deferred: dict[str, list[Message]] = {}
+        self._touched: HeldSnapshot | None = None  # the symbol the current message changes
 
     @property
     def deferred(self) -> int:
@@ -72,12 +85,42 @@ class Dispatcher:
             if message[0] == events.QUOTES_STREAM:
                 quotes.append(message)
                 continue
+            mark = changes.savepoint()
+            self._touched = None
             try:
                 self._other(message, changes)
             except BAD as exc:
+                self._undo(mark, changes)
                 changes.dead(message[0], message[1], message[2], str(exc))
+            except Exception as exc:
+                self._undo(mark, changes)
+                self._failed(message, exc)
         if quotes:
             self._quotes(quotes, changes)
+
+    def _touch(self, symbol: str) -> None:
+        """Note the symbol the current message is about to change (undone if it fails)."""
+        self._touched = self.engine.snapshot(symbol)
+
+    def _undo(self, mark: Savepoint, changes: Changes) -> None:
+        changes.rollback(mark)
+        if self._touched is not None:
+            self.engine.restore(self._touched)
+            self._touched = None
+
+    @staticmethod
+    def _failed(message: Message, exc: Exception) -> None:
+        """A handler failed for a reason other than a bad message: the message stays unacked
+        (retried once idle, dead-lettered past the delivery limit); the batch goes on."""
+        log.error(
+            kv(
+                "message handler failed: left unacked for a retry",
+                stream=message[0],
+                message_id=printable(message[1], 64),
+                error=printable(f"{type(exc).__name__}: {exc}", 300),
+            ),
+            exc_info=exc,
+        )
 
     # --- quotes (hot path) --------------------------------------------------------------------
     def _quotes(self, quotes: list[Message], changes: Changes) -> None:
@@ -87,7 +130,11 @@ class Dispatcher:
         for message in quotes:
             msg_id, fields = message[1], message[2]
             data = fields.get(b"data")
-            symbol = quote_symbol(data) if data else None
+            if isinstance(data, bytes) and len(data) > MAX_ENTRY_BYTES:
+                too_big = f"entry is over {MAX_ENTRY_BYTES} bytes (data: {len(data)})"
+                changes.dead(events.QUOTES_STREAM, msg_id, fields, too_big)
+                continue
+            symbol = quote_symbol(data) if isinstance(data, bytes) else None
             held = held_get(symbol) if symbol is not None else None
             if held is None:
                 if symbol is not None and symbol in known:
@@ -102,16 +149,25 @@ class Dispatcher:
                     known.add(symbol)  # type: ignore[arg-type]
                     acks.append(msg_id)
                 continue
+            mark = changes.savepoint()
+            self._touched = self.engine.snapshot(held.position.symbol)
             try:
                 event = decode_event(fields)
                 if event.event != events.QUOTE_UPDATED:
                     raise InvalidEventError(f"unexpected event on the quote stream: {event.event}")
                 quote = parse_quote(event.data)
+                if quote.symbol != held.position.symbol:  # two "symbol" keys: the raw read lied
+                    raise InvalidEventError(f"ambiguous symbol: {symbol!r} and {quote.symbol!r}")
+                self.housekeeping.saw_quote()
+                job = self.engine.on_quote(held, quote, changes)
             except BAD as exc:
+                self._undo(mark, changes)
                 changes.dead(events.QUOTES_STREAM, msg_id, fields, str(exc))
                 continue
-            self.housekeeping.saw_quote()
-            job = self.engine.on_quote(held, quote, changes)
+            except Exception as exc:
+                self._undo(mark, changes)
+                self._failed(message, exc)
+                continue
             if job is not None:
                 job.acks.append((events.QUOTES_STREAM, msg_id))
                 if self.submit(job):
@@ -127,7 +183,7 @@ class Dispatcher:
             try:
                 text = symbol.decode()
             except UnicodeDecodeError:
-                return "unknown symbol: not text"
+                return f"unknown symbol: not text: {symbol!r}"
             return None if is_valid_symbol(text) else f"unknown symbol: {text!r}"
         try:
             event = decode_event(fields)
@@ -141,6 +197,9 @@ class Dispatcher:
         stream, msg_id, fields = message
         event = decode_event(fields)
         name = event.event
+        wrong = unexpected_event(stream, name)
+        if wrong is not None:
+            raise InvalidEventError(wrong)
         if stream == events.SESSION_STREAM:
             if name == events.SESSION_CHANGED:
                 self.housekeeping.set_session(parse_session(event.data), changes)
@@ -154,6 +213,7 @@ class Dispatcher:
         if self.engine.busy(symbol):
             self._deferred.setdefault(symbol, []).append(message)
             return
+        self._touch(symbol)
         job: Job | None = None
         if stream == events.ORDERS_STREAM and name in REQUEST_REJECTED:
             # Which order is live now is the broker's to say: a refused cancel leaves the stop we
@@ -196,6 +256,7 @@ class Dispatcher:
         if name == events.COMMAND_REDUCE_FOR_EARNINGS:
             symbol = symbol_of(data)
             report = parse_report_date(data.get("report_date"))
+            self._touch(symbol)
             self.engine.earnings_requested[symbol] = report
             job = self.engine.earnings_job(symbol, self.housekeeping.today(), report, changes)
             if job is not None:

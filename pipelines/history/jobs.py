@@ -9,14 +9,15 @@ to run, never *what* is ingested. After each commit the job notes the ingested s
 it is behind.
 
 Streams: `position.*` -> position_events (the columns the views use, see `pipelines.history.rows`),
-`order.*` -> orders (latest state per order id), `alert.*` -> alerts. A malformed message is
-counted, logged and skipped: it can never stop the history.
+`order.*` -> orders (latest state per order id), `alert.*` -> alerts. A malformed message, or
+a row the warehouse cannot store (NaN, inf, a number past DECIMAL(20, 6), a wrong type), is
+dead-lettered, counted and skipped: it can never stop the history.
 """
 
 # No `from __future__ import annotations`: Dagster checks the `context` annotation's type.
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -38,9 +39,22 @@ from pipelines.history.rows import (
 )
 from pipelines.resources import RedisResource, WarehouseResource
 from position_manager.errors import InvalidEventError
-from position_manager.events import ALERTS_STREAM, ORDERS_STREAM, POSITIONS_STREAM, decode_event
+from position_manager.events import (
+    ALERTS_STREAM,
+    DEAD_LETTER_STREAM,
+    ORDERS_STREAM,
+    POSITIONS_STREAM,
+    decode_event,
+)
 from position_manager.logging import log_kv
-from position_manager.redis_schema import HISTORY_INGESTED_KEY, POSITION_STATE_KEY, text
+from position_manager.redis_schema import (
+    HISTORY_INGESTED_KEY,
+    POSITION_STATE_KEY,
+    dead_letter_fields,
+    redis_fields,
+    text,
+)
+from position_manager.wire import printable
 from warehouse.errors import WarehouseBusyError
 from warehouse.tables import ALERTS, OPEN_POSITIONS, ORDERS, POSITION_EVENTS, STREAM_CURSORS
 
@@ -137,6 +151,47 @@ def merge_order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a row came from: its stream id and raw fields (what a dead letter keeps)."""
+
+    stream_id: str
+    fields: Mapping[Any, Any]
+
+
+def _insert_rows(conn: duckdb.DuckDBPyConnection, stream: str, rows: list[dict[str, Any]]) -> None:
+    if rows and stream == POSITIONS_STREAM:
+        conn.executemany(_POSITION_SQL, [[r[c] for c in POSITION_COLUMNS] for r in rows])
+    elif rows and stream == ALERTS_STREAM:
+        conn.executemany(_ALERT_SQL, [[r[c] for c in ALERT_COLUMNS] for r in rows])
+    elif rows:
+        for row in merge_order_rows(rows):
+            conn.execute(_ORDER_SQL, [row[c] for c in ORDER_COLUMNS])
+
+
+def _write_cursor(
+    conn: duckdb.DuckDBPyConnection, stream: str, last_id: str, read: int, bad: int
+) -> None:
+    conn.execute(
+        f"INSERT INTO {STREAM_CURSORS} VALUES (?, ?, ?, ?, now()) ON CONFLICT (stream) "
+        "DO UPDATE SET last_id = excluded.last_id, "
+        f"rows_read = {STREAM_CURSORS}.rows_read + excluded.rows_read, "
+        f"rows_bad = {STREAM_CURSORS}.rows_bad + excluded.rows_bad, "
+        "updated_at = excluded.updated_at",
+        [stream, last_id, read, bad],
+    )
+
+
+def _transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> None:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        work()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _write_batch(
     conn: duckdb.DuckDBPyConnection,
     stream: str,
@@ -146,27 +201,39 @@ def _write_batch(
     bad: int,
 ) -> None:
     """Rows and the stream's cursor in one transaction: both or neither."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        if rows and stream == POSITIONS_STREAM:
-            conn.executemany(_POSITION_SQL, [[r[c] for c in POSITION_COLUMNS] for r in rows])
-        elif rows and stream == ALERTS_STREAM:
-            conn.executemany(_ALERT_SQL, [[r[c] for c in ALERT_COLUMNS] for r in rows])
-        elif rows:
-            for row in merge_order_rows(rows):
-                conn.execute(_ORDER_SQL, [row[c] for c in ORDER_COLUMNS])
-        conn.execute(
-            f"INSERT INTO {STREAM_CURSORS} VALUES (?, ?, ?, ?, now()) ON CONFLICT (stream) "
-            "DO UPDATE SET last_id = excluded.last_id, "
-            f"rows_read = {STREAM_CURSORS}.rows_read + excluded.rows_read, "
-            f"rows_bad = {STREAM_CURSORS}.rows_bad + excluded.rows_bad, "
-            "updated_at = excluded.updated_at",
-            [stream, last_id, read, bad],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+
+    def work() -> None:
+        _insert_rows(conn, stream, rows)
+        _write_cursor(conn, stream, last_id, read, bad)
+
+    _transaction(conn, work)
+
+
+def _refused_rows(
+    conn: duckdb.DuckDBPyConnection, stream: str, rows: list[dict[str, Any]]
+) -> dict[int, str]:
+    """Which rows DuckDB refuses, and why: each tried alone in a transaction rolled back (slow,
+    but only after a batch failed). Rows the mapping let through but the table cannot hold
+    (a realized P&L computed past DECIMAL(20, 6), say) are found here."""
+    refused: dict[int, str] = {}
+    for index, row in enumerate(rows):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            _insert_rows(conn, stream, [row])
+        except duckdb.Error as exc:
+            refused[index] = f"warehouse refused the row: {type(exc).__name__}: {exc}"
+        finally:
+            conn.execute("ROLLBACK")
+    return refused
+
+
+def _dead_letter(
+    client: redis.Redis, stream: str, source: Source, reason: str, letters: list[dict[str, str]]
+) -> None:
+    log_kv(log, logging.WARNING, "history row dead-lettered", stream=stream,
+           stream_id=source.stream_id, reason=printable(reason, 300))  # fmt: skip
+    letters.append(dead_letter_fields(stream, source.stream_id, source.fields, reason,
+                                      consumer="history"))  # fmt: skip
 
 
 def ingest_stream(
@@ -179,7 +246,12 @@ def ingest_stream(
     max_batches: int = 100,
 ) -> StreamIngest:
     """Read `stream` after the warehouse's cursor, batch by batch, until caught up (or
-    `max_batches`, so one run stays short; the sensor asks again while behind)."""
+    `max_batches`, so one run stays short; the sensor asks again while behind).
+
+    A message that cannot be decoded, or a row the warehouse cannot store, goes to the
+    dead-letter stream (``consumer=history``, with its reason) and is counted in `rows_bad`; the
+    rows after it are ingested. The dead letters are written before the batch commits, so a run
+    that dies in between writes them again on the next run (at least once, never lost)."""
     last_id = read_cursor(conn, stream)
     total_read = total_written = total_bad = 0
     for _ in range(max_batches):
@@ -187,37 +259,60 @@ def ingest_stream(
         if not entries:
             break
         rows: list[dict[str, Any]] = []
-        bad = 0
+        sources: list[Source] = []
+        letters: list[dict[str, str]] = []
         for raw_id, fields in entries:
-            stream_id = text(raw_id)
+            source = Source(text(raw_id), fields or {})
             try:
-                event = decode_event(fields or {})
+                row = _row(stream, source, ledger)
             except InvalidEventError as exc:
-                bad += 1
-                log_kv(log, logging.WARNING, "skipped a malformed message", stream=stream,
-                       stream_id=stream_id, reason=str(exc))  # fmt: skip
+                _dead_letter(client, stream, source, str(exc), letters)
                 continue
-            if stream == POSITIONS_STREAM:
-                rows.append(position_row(stream_id, event, ledger))
-            elif stream == ALERTS_STREAM:
-                rows.append(alert_row(stream_id, event))
-            else:
-                order = order_row(event)
-                if order is None:
-                    bad += 1
-                    continue
-                rows.append(order)
+            if row is not None:
+                rows.append(row)
+                sources.append(source)
         last_id = text(entries[-1][0])
-        _write_batch(conn, stream, rows, last_id, len(entries), bad)
+        try:
+            _write_batch(conn, stream, rows, last_id, len(entries), len(letters))
+        except duckdb.Error:
+            refused = _refused_rows(conn, stream, rows)
+            for index, reason in refused.items():
+                _dead_letter(client, stream, sources[index], reason, letters)
+            rows = [row for index, row in enumerate(rows) if index not in refused]
+            _publish_letters(client, letters)
+            _write_batch(conn, stream, rows, last_id, len(entries), len(letters))
+        else:
+            _publish_letters(client, letters)
         client.hset(HISTORY_INGESTED_KEY, stream, last_id)
         total_read += len(entries)
         total_written += len(rows)
-        total_bad += bad
+        total_bad += len(letters)
         if len(entries) < batch_size:
             break
     if total_read == 0:
         client.hset(HISTORY_INGESTED_KEY, stream, last_id)  # nothing new: say how far we are anyway
     return StreamIngest(stream, total_read, total_written, total_bad, last_id)
+
+
+def _row(stream: str, source: Source, ledger: PositionLedger) -> dict[str, Any] | None:
+    """The warehouse row for one message (None: nothing to store), or `InvalidEventError`."""
+    event = decode_event(source.fields)
+    if stream == POSITIONS_STREAM:
+        return position_row(source.stream_id, event, ledger)
+    if stream == ALERTS_STREAM:
+        return alert_row(source.stream_id, event)
+    order = order_row(event)
+    if order is None:
+        raise InvalidEventError("order event without an order_id")
+    return order
+
+
+def _publish_letters(client: redis.Redis, letters: list[dict[str, str]]) -> None:
+    if letters:
+        pipe = client.pipeline(transaction=False)
+        for letter in letters:
+            pipe.xadd(DEAD_LETTER_STREAM, redis_fields(letter))
+        pipe.execute()
 
 
 def ingest_all(

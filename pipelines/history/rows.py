@@ -25,7 +25,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from position_manager import events
+from position_manager.errors import InvalidEventError
 from position_manager.events import Event
+from position_manager.wire import quoted
 
 POSITION_COLUMNS: Final = (
     "stream_id", "event_id", "event", "ts", "symbol", "position_key", "side", "quantity",
@@ -59,19 +61,61 @@ _STATUS_BY_EVENT: Final = {
 }
 
 
-def to_decimal(value: Any) -> Decimal | None:
-    """A finite Decimal from an event field (strings, numbers), None for anything else."""
-    if value is None or value == "" or isinstance(value, bool):
+# The warehouse stores money and quantities as DECIMAL(20, 6) (warehouse/migrations/0001): at
+# most 14 integer digits. A value past it cannot be stored, and one such value used to fail the
+# whole batch's INSERT on every run, so the history stopped for good.
+WAREHOUSE_DECIMAL_LIMIT: Final = Decimal(10) ** 14
+
+
+def to_decimal(value: Any, name: str = "value") -> Decimal | None:
+    """A storable Decimal from an event field (a decimal string or a JSON number); None when
+    the field is absent. Raises `InvalidEventError` (the row is dead-lettered) for anything the
+    warehouse cannot hold: not a number, NaN, infinite, too big for DECIMAL(20, 6), digits that
+    are not ASCII."""
+    if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise InvalidEventError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, int) and value.bit_length() > 64:
+        raise InvalidEventError(f"{name} is too big for the warehouse")
+    text = value if isinstance(value, str) else str(value)
+    if not text.isascii() or len(text) > 60:
+        raise InvalidEventError(f"{name} is not a decimal number: {quoted(text)}")
     try:
-        result = Decimal(str(value))
+        result = Decimal(text)
     except (InvalidOperation, ValueError):
+        raise InvalidEventError(f"{name} is not a number: {quoted(text)}") from None
+    if not result.is_finite():
+        raise InvalidEventError(f"{name} is not finite: {quoted(text)}")
+    if abs(result) >= WAREHOUSE_DECIMAL_LIMIT:
+        raise InvalidEventError(f"{name} {quoted(text)} is too big for DECIMAL(20, 6)")
+    return result
+
+
+def _text(value: Any, name: str = "value") -> str | None:
+    """Text for a VARCHAR column (numbers as their text); None when absent."""
+    if value is None or value == "":
         return None
-    return result if result.is_finite() else None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise InvalidEventError(f"{name} must be text, got {type(value).__name__}")
+    return value if isinstance(value, str) else str(value)
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+# Every field `position_row` reads, checked before the ledger is touched: a row that cannot be
+# stored is refused whole and leaves the ledger as it was.
+_POSITION_NUMBERS: Final = (
+    "quantity", "entry_price", "stop_price", "added", "new_stop", "unrealized_pnl",
+    "current_price", "shares_sold", "exit_price", "pnl", "quantity_closed",
+)  # fmt: skip
+_POSITION_TEXTS: Final = ("symbol", "position_key", "side")
+
+
+def check_position_data(d: dict[str, Any]) -> None:
+    """Raise `InvalidEventError` when a `position.*` event's data cannot be stored."""
+    for name in _POSITION_NUMBERS:
+        to_decimal(d.get(name), name)
+    for name in _POSITION_TEXTS:
+        _text(d.get(name), name)
 
 
 @dataclass
@@ -108,8 +152,10 @@ class PositionLedger:
 
 
 def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[str, Any]:
-    """One `position_events` row for a `position.*` message (updates the ledger)."""
+    """One `position_events` row for a `position.*` message (updates the ledger); raises
+    `InvalidEventError` first, ledger untouched, when the data cannot be stored."""
     d = event.data
+    check_position_data(d)
     symbol = _text(d.get("symbol")) or ""
     name = event.event
     key = _text(d.get("position_key"))
@@ -232,9 +278,12 @@ def order_action(client_order_id: str) -> tuple[str | None, str | None]:
 
 
 def order_row(event: Event) -> dict[str, Any] | None:
-    """The latest known state of one order from an `order.*` message; None without an order id."""
+    """The latest known state of one order from an `order.*` message; None without an order id.
+    Raises `InvalidEventError` for a field the warehouse cannot store (a price of "inf")."""
     d = event.data
-    order_id = _text(d.get("order_id"))
+    for name in ("price", "fill_qty", "position_qty"):  # not stored, but a fill's own numbers
+        to_decimal(d.get(name), name)
+    order_id = _text(d.get("order_id"), "order_id")
     if order_id is None:
         return None
     client_id = _text(d.get("client_order_id")) or order_id
@@ -246,9 +295,9 @@ def order_row(event: Event) -> dict[str, Any] | None:
         "symbol": _text(d.get("symbol")) or "",
         "side": _text(d.get("side")) or "",
         "kind": _text(d.get("order_type")) or "",
-        "qty": to_decimal(d.get("qty")),
-        "filled_qty": to_decimal(d.get("filled_qty")),
-        "filled_avg_price": to_decimal(d.get("filled_avg_price")),
+        "qty": to_decimal(d.get("qty"), "qty"),
+        "filled_qty": to_decimal(d.get("filled_qty"), "filled_qty"),
+        "filled_avg_price": to_decimal(d.get("filled_avg_price"), "filled_avg_price"),
         "status": _text(d.get("status")) or _STATUS_BY_EVENT.get(event.event, event.event),
         "position_key": key,
         "action": action,

@@ -50,6 +50,8 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         ("REDIS_PORT", "99999", "REDIS_PORT"),
         ("ATR_PERIOD", "abc", "ATR_PERIOD"),
         ("PROFIT_TARGET_1", "nan", "PROFIT_TARGET_1"),
+        # found by tests/fuzz: an infinite interval was accepted (no P&L event ever again)
+        ("PNL_EVENT_INTERVAL_SECONDS", "inf", "PNL_EVENT_INTERVAL_SECONDS=inf"),
     ],
 )
 def test_bad_values_fail_with_the_variable_named(
