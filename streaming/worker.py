@@ -73,8 +73,9 @@ class Worker:
         cfg = consumer or ConsumerConfig(consumer=default_consumer_name())
         self.consumer = Consumer(client, STREAMS, cfg)
         self.store = StateStore(client, cfg.group)
-        # Standing per-symbol leases: no Redis round trip before an order (book.lease).
-        self.leases = LeaseKeeper(client)
+        # Standing per-symbol leases: no Redis round trip before an order (book.lease). The
+        # consumer name is the worker's identity: a restart takes its own leases back at once.
+        self.leases = LeaseKeeper(client, owner=cfg.consumer)
         self.executor = OrderExecutor(
             broker, client, threads=threads, on_request=on_request, leases=self.leases, wait=wait
         )
