@@ -96,6 +96,26 @@ def test_trade_update_bridge_maps_fills_to_order_events(
     assert ev.data["price"] == "100.01" and ev.data["client_order_id"] == "pm-entry-a1"
 
 
+def test_the_trade_update_bridge_asks_for_a_catch_up_on_every_connection(
+    streams: FakeAlpacaStreams, redis_client: redis.Redis
+) -> None:
+    """Alpaca does not replay the trade updates sent while the socket was down: each
+    (re)connection asks the worker to read what it missed from the broker."""
+    bridge = TradeUpdateBridge(redis_client, "key", "secret", url_override=streams.trading_url)
+    bridge.start()
+    try:
+        wait_until(lambda: bridge.connections == 1, 10, "never connected")
+        streams.drop_trading()
+        wait_until(lambda: bridge.connections == 2, 15, "never reconnected")
+    finally:
+        _stop(bridge, streams)
+    asks = read_events(redis_client, events.COMMANDS_STREAM)
+    assert [(e.event, e.data["connection"]) for e in asks] == [
+        (events.COMMAND_RECONCILE, 1),
+        (events.COMMAND_RECONCILE, 2),
+    ]
+
+
 def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
     publisher = SessionPublisher(harness.client, harness.broker)
     assert publisher.publish_if_changed().value == "REGULAR"
