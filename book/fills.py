@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from book.applied import FILL_EVENTS
 from book.engine import Engine
 from book.executor import Job
 from book.messages import OrderUpdate
@@ -37,6 +38,30 @@ def new_quantity(held: Held | None, name: str, upd: OrderUpdate) -> Decimal | No
 
 
 def on_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
+    """Apply one order update, unless the book has it already (`book.applied`: the same change
+    may come from the trade-update stream and from a catch-up with the broker)."""
+    if engine.applied.already_applied(name, upd.order_id, upd.filled_qty):
+        log_kv(
+            log,
+            logging.DEBUG,
+            "order update already applied",
+            event=name,
+            symbol=upd.symbol,
+            order_id=upd.order_id,
+            filled_qty=upd.filled_qty,
+        )
+        return None
+    counted = (
+        name in FILL_EVENTS
+        and upd.price is not None
+        and (name == events.ORDER_FILLED or upd.position_qty is not None)
+    )
+    engine.applied.record(name, upd.order_id, upd.filled_qty, changes, counted=counted)
+    engine.touch(upd.symbol)
+    return _apply_order_event(engine, name, upd, changes)
+
+
+def _apply_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
     held = engine.held.get(upd.symbol)
     if held is not None and held.position.stop_landing == upd.order_id:
         held.position = held.position.evolve(stop_landing=None)  # confirmed, or gone: either way
