@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -35,6 +35,7 @@ from book.recovery import recover_inflight
 from book.risk import load_risk_params, risk_loader
 from book.state import Changes, StateStore
 from broker.interface import Broker
+from broker.resilience import StartAbandonedError, call_until_answered
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.logging import log_kv
@@ -45,6 +46,7 @@ from streaming.dispatch import Dispatcher
 from streaming.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STREAMS = (
     events.SESSION_STREAM,
@@ -72,6 +74,7 @@ class Worker:
         on_job: Callable[[Job], None] | None = None,
         housekeeping_interval: float = 1.0,
         wait: Callable[[float], None] = time.sleep,
+        startup_backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -82,6 +85,7 @@ class Worker:
         # Standing per-symbol leases: no Redis round trip before an order (book.lease). The
         # consumer name is the worker's identity: a restart takes its own leases back at once.
         self.leases = LeaseKeeper(client, owner=cfg.consumer)
+        self.startup_backoff = startup_backoff  # first and longest wait for a broker at start
         self._redis_lost = False
         self.executor = OrderExecutor(
             broker, client, threads=threads, on_request=on_request, leases=self.leases, wait=wait
@@ -113,24 +117,31 @@ class Worker:
         self.stopping = False
 
     # --- start --------------------------------------------------------------------------------
-    def start(self, *, scan_timeout: float = 30.0) -> ReconcileSummary:
+    def start(
+        self, *, scan_timeout: float = 30.0, stop: threading.Event | None = None
+    ) -> ReconcileSummary:
         """Groups, persisted state (with the ledger of applied order updates), session; the
         exits sent just before a crash (found by client id); the order updates waiting in the
         stream; then one read of the broker: what it did since the book last caught up (applied
         as the updates it should have sent) and its positions and open orders (the startup
         scan, placing what is missing and waiting for it); then the other messages this consumer
-        left unacked."""
+        left unacked. A broker answering 429/5xx is asked again with backoff until it answers
+        (or `stop` is set: `StartAbandonedError`)."""
         self.consumer.ensure_groups()
         self.engine.load(self.store.load_all())
         self.engine.applied.load(decode_entries(self.store.load_applied()))
         self.housekeeping.load_session()
         changes = Changes()
-        recover_inflight(self.engine, self.broker, changes)
+        self._until_answered(
+            lambda: recover_inflight(self.engine, self.broker, changes), "in-flight exits", stop
+        )
         self.store.commit(changes)
         backlog = self.apply_order_backlog()
         refs = references(self.engine)
         cursor = self.store.catch_up_cursor()
-        view = read_broker(self.broker, cursor, refs)
+        view = self._until_answered(
+            lambda: read_broker(self.broker, cursor, refs), "the startup read", stop
+        )
         symbols = {p.symbol for p in view.positions} | set(self.engine.held)
         self.engine.risk.update(load_risk_params(self.client, symbols))
         self.leases.maintain(symbols)
@@ -159,6 +170,18 @@ class Worker:
             self.redeliver(pending)
         self.housekeeping.tick(force=True)
         return summary
+
+    def _until_answered(
+        self, operation: Callable[[], T], what: str, stop: threading.Event | None
+    ) -> T:
+        first, longest = self.startup_backoff
+        return call_until_answered(
+            operation,
+            what=what,
+            wait=stop.wait if stop is not None else None,
+            first_wait=first,
+            max_wait=longest,
+        )
 
     def apply_order_backlog(self, max_batches: int = 100) -> int:
         """Apply the order updates waiting for this consumer (its own pending ones, then the
@@ -296,7 +319,11 @@ def run_worker(
     client = redis.Redis.from_url(redis_url)
     worker = Worker(settings, broker, client, consumer=consumer)
     try:
-        summary = worker.start()
+        try:
+            summary = worker.start(stop=stop_event)
+        except StartAbandonedError as exc:
+            log_kv(log, logging.WARNING, "worker stopped before it started", reason=str(exc))
+            return ReconcileSummary()
         tune_interpreter()
         log_kv(
             log,
