@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # --- Where things live ------------------------------------------------------------------
     reconcile_every_minutes: int = Field(5, ge=1, le=1440)
     reconcile_off_hours_every_minutes: int = Field(60, ge=1, le=1440)
+    # The worker's own catch-up with the broker (missed fills, cancels, replaces) + reconcile.
+    worker_reconcile_seconds: int = Field(300, ge=1, le=86_400)
     data_dir: Path = Path("./data")
     watchlist: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -29,6 +29,11 @@ SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's or
 SESSION_KEY: Final = "pm:market:session"
 # stream -> last stream id committed to DuckDB: how the history sensor knows it is behind.
 HISTORY_INGESTED_KEY: Final = "pm:history:ingested"
+# order id -> what of the order the book has applied (book.applied): nothing is applied twice.
+APPLIED_ORDERS_KEY: Final = "pm:book:applied_orders"
+# Catching up with the broker (book.catchup): a hash of two broker times, `caught_up_to` (the
+# cursor) and `ledger_since` (from when the applied-order ledger knows every change applied).
+CATCH_UP_KEY: Final = "pm:book:catch_up"
 
 # --- Fields of the position-state hash that other processes read -----------------------------
 STATE_EARNINGS_REDUCED_FOR: Final = "earnings_reduced_for"

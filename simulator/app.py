@@ -24,6 +24,7 @@ from starlette.routing import Route
 from position_manager.market_calendar import market_days, next_regular
 from position_manager.sample_data import SAMPLE_BOOK
 from simulator import serialize
+from simulator.activities import activities_page
 from simulator.bars import bars_page
 from simulator.core import Simulator
 from simulator.faults import FaultAction
@@ -245,6 +246,12 @@ def get_latest_trades(request: Request, sim: Simulator) -> dict[str, Any]:
     return sim.latest_trades.body(symbols)
 
 
+def list_activities(request: Request, sim: Simulator) -> list[dict[str, Any]]:
+    with sim.engine.lock:
+        fills = list(sim.engine.book.fills)
+    return activities_page(request.path_params["activity_type"], fills, request.query_params)
+
+
 def get_bars(request: Request, sim: Simulator) -> dict[str, Any]:
     return bars_page(dict(request.query_params), sim.clock.now(), sim.config.max_bars_page)
 
@@ -343,6 +350,7 @@ def build_app(sim: Simulator) -> Starlette:
         a("/v2/orders/{order_id}", get_order, ["GET"]),
         a("/v2/orders/{order_id}", replace_order, ["PATCH"]),
         a("/v2/orders/{order_id}", cancel_order, ["DELETE"]),
+        a("/v2/account/activities/{activity_type}", list_activities, ["GET"]),
         a("/v2/stocks/bars", get_bars, ["GET"]),
         a("/v2/stocks/trades/latest", get_latest_trades, ["GET"]),
         c("/sim/quotes", sim_quotes, ["POST"]),
