@@ -13,6 +13,7 @@ realistic lifecycle (accepted, then filled by a later quote; pending cancels and
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -129,10 +130,9 @@ class WorkerMachine(RuleBasedStateMachine):
     @rule(symbol=st.sampled_from(SYMBOLS))
     def hand_cancel_stop(self, symbol: str) -> None:
         for stop in self.harness.stops(symbol):
-            try:
+            # 422: the stop is `pending_replace` / `pending_cancel` (Alpaca refuses too)
+            with contextlib.suppress(OrderRejectedError):
                 self.harness.broker.cancel_order(stop.id)
-            except OrderRejectedError:
-                pass  # 422: the stop is `pending_replace` / `pending_cancel` (Alpaca refuses too)
         self.harness.settle()
 
     @rule(status=st.sampled_from([429, 500, 503, 422]), symbol=st.sampled_from(SYMBOLS))
