@@ -11,7 +11,8 @@ Redis, which all of them already share:
   the window, which holds "never more than `limit` in any rolling window" exactly.
 - One Lua script (`register_script`: EVALSHA, loaded again if Redis forgot it) trims, checks the
   broker's block, counts and adds atomically, in a single round trip: `try_acquire()` is one
-  EVALSHA (~0.1 ms on a local Redis, benchmarks/bench_worker_latency.py).
+  EVALSHA (p50 0.13-0.21 ms on a local Redis on a busy 2-core machine, about a PING's round
+  trip plus ~30 us of script; benchmarks/bench_worker_latency.py prints it).
 - The broker's answers feed back (`observe`, from the HTTP session's response hook): a 429, or
   Remaining=0, sets a block key that expires at the broker's Reset, and every process refuses
   until then; requests the broker counted that the window did not (another client on the key)
