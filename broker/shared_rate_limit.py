@@ -105,13 +105,13 @@ return math.max(missing, 0)
 """
 
 
-def budget_client(redis_url: str) -> redis.Redis:
+def budget_client(redis_url: str, timeout: float = REDIS_TIMEOUT_SECONDS) -> redis.Redis:
     """A client that fails fast: short timeouts, and no retries (redis-py retries a failed
     connection three times with backoff by default, which the quote loop cannot afford)."""
     return redis.Redis.from_url(
         redis_url,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
 
