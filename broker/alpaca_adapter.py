@@ -1,8 +1,10 @@
 """`AlpacaBroker`: the `broker.interface.Broker` on alpaca-py, against Alpaca or the simulator.
 
 What the adapter owns, not alpaca-py:
-- Rate limiting: every HTTP request (including the SDK's own bar paging) passes a session hook
-  that draws on the process-wide limiter for the API key; the SDK's blocking 429 retry is off.
+- Rate limiting: every HTTP request (including the SDK's own bar paging) passes the session,
+  which draws on the API key's budget (shared by every process through Redis when built by
+  `broker.factory`; in-process otherwise) and feeds the broker's X-RateLimit-* headers back to
+  it; the SDK's blocking 429 retry is off.
 - Timeouts: alpaca-py sets none; a hung request would hang the caller. Each request gets one.
 - Retries and the circuit breaker (`broker.resilience`), and typed errors (`broker.alpaca_convert`).
 - Idempotent submission: a duplicate client_order_id, a timeout or a 5xx on submit is answered
@@ -49,7 +51,7 @@ from broker.errors import (
     RateLimitedError,
 )
 from broker.http_session import HOT, BudgetedSession
-from broker.rate_limit import RateLimiter, limiter_for_key
+from broker.rate_limit import RequestBudget, limiter_for_key
 from broker.resilience import Resilience, ResiliencePolicy
 from position_manager.broker_types import (
     Account,
@@ -84,7 +86,7 @@ class AlpacaBroker:
         paper: bool = True,
         data_feed: str = "iex",
         rate_limit_per_minute: int = 200,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RequestBudget | None = None,
         rate_limit_wait: float = 10.0,
         policy: ResiliencePolicy | None = None,
         resilience: Resilience | None = None,

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = None
     alpaca_data_feed: Literal["iex", "sip"] = "iex"
     alpaca_rate_limit_per_minute: int = Field(200, gt=0, le=10_000)
+    # Share of that budget one process may use on its own while Redis (where the budget is
+    # shared) does not answer: several processes may be cut off at once.
+    alpaca_rate_limit_fallback_share: Fraction = Decimal("0.25")
     # "auto" picks the simulator when no Alpaca keys are set.
     broker: Literal["auto", "simulator", "alpaca"] = "auto"
     # Where the embedded simulator listens, so the worker and Dagster runs share one.
