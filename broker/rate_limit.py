@@ -99,7 +99,29 @@ def wait_for_budget(
         sleep(min(max(wait, 0.005), left))
 
 
-class RateLimiter(MovingWindow):
+class WaitingAcquire:
+    """`acquire(timeout)` for a limiter that has `_take` (0: taken, else seconds to wait),
+    `_refusal` (why it gave up), `_sleep` and a `refused` count."""
+
+    refused: int
+    _sleep: Callable[[float], None]
+
+    def _take(self) -> float:
+        raise NotImplementedError
+
+    def _refusal(self) -> str:
+        raise NotImplementedError
+
+    def acquire(self, timeout: float) -> None:
+        """Take one request, waiting at most `timeout` seconds (0: do not wait at all)."""
+        try:
+            wait_for_budget(self._take, timeout, self._sleep, self._refusal)
+        except RateLimitedError:
+            self.refused += 1
+            raise
+
+
+class RateLimiter(MovingWindow, WaitingAcquire):
     """A moving-window budget of `limit` requests per `per_seconds` seconds in this process,
     with a waiting `acquire` and the broker's feedback."""
 
@@ -130,14 +152,6 @@ class RateLimiter(MovingWindow):
         if self.try_acquire():
             return 0.0
         return max(self.blocked_for(), self.seconds_until_free(), 0.005)
-
-    def acquire(self, timeout: float) -> None:
-        """Take one request, waiting at most `timeout` seconds (0: do not wait at all)."""
-        try:
-            wait_for_budget(self._take, timeout, self._sleep, self._refusal)
-        except RateLimitedError:
-            self.refused += 1
-            raise
 
     def _refusal(self) -> str:
         if self.blocked_for() > 0:

@@ -46,9 +46,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from broker.errors import RateLimitedError
 from broker.rate_feedback import BrokerBudget, block_seconds
-from broker.rate_limit import RateLimiter, adopted_limit, budget_digest, wait_for_budget
+from broker.rate_limit import RateLimiter, WaitingAcquire, adopted_limit, budget_digest
 from position_manager.logging import log_kv
 from position_manager.redis_schema import rate_budget_keys
 
@@ -116,7 +115,7 @@ def budget_client(redis_url: str, timeout: float = REDIS_TIMEOUT_SECONDS) -> red
     )
 
 
-class SharedRateLimiter:
+class SharedRateLimiter(WaitingAcquire):
     """`limit` requests per `per_seconds` for the budget named `digest`, across processes.
 
     `digest` is `broker.rate_limit.budget_digest(...)` of the API key: the Redis keys carry it,
@@ -190,14 +189,6 @@ class SharedRateLimiter:
         TIME, microseconds), or None when it was refused or taken from the fallback share."""
         wait, taken_at = self._attempt()
         return taken_at if wait <= 0 else None
-
-    def acquire(self, timeout: float) -> None:
-        """Take one request, waiting at most `timeout` seconds (0: do not wait at all)."""
-        try:
-            wait_for_budget(self._take, timeout, self._sleep, self._refusal)
-        except RateLimitedError:
-            self.refused += 1
-            raise
 
     def observe(self, budget: BrokerBudget) -> None:
         """Feed back an answer's headers: a lower limit is followed, a 429 or Remaining=0 blocks
