@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     # With no REDIS_URL and nothing listening on REDIS_HOST:REDIS_PORT, start a local server.
     redis_embedded: bool = True
+    # CA bundle (PEM) that signs the server's certificate, for REDIS_URL=rediss://...
+    redis_ca_cert: Path | None = None
 
     # --- Alpha Vantage --------------------------------------------------------------------
     alpha_vantage_api_key: SecretStr | None = None
@@ -158,6 +160,11 @@ class Settings(BaseSettings):
             )
         if self.broker == "alpaca" and not self.has_alpaca_keys:
             raise ValueError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        if self.redis_ca_cert is not None and not (
+            self.redis_url is not None
+            and self.redis_url.get_secret_value().lower().startswith("rediss://")
+        ):
+            raise ValueError("REDIS_CA_CERT is for TLS: it needs REDIS_URL=rediss://...")
         if (self.alpaca_api_key is None) != (self.alpaca_secret_key is None):
             raise ValueError("set both ALPACA_API_KEY and ALPACA_SECRET_KEY, or neither")
         return self
