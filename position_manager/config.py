@@ -193,7 +193,10 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        message = _describe(exc)
+    # Raised outside the handler: pydantic's error (its text shows the start of every input,
+    # secrets first) must not ride along as `__context__`.
+    raise ConfigError(message)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -10,11 +10,17 @@ import logging
 from typing import Any
 
 _CONFIGURED = False
+# Libraries whose DEBUG lines carry whole request URLs, query string included: urllib3 logs
+# `"GET /query?function=...&apikey=..."` for every request, and Alpha Vantage takes its key only
+# in the query string. They stay at INFO even with LOG_LEVEL=DEBUG.
+URL_LOGGERS = ("urllib3",)
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Idempotent root logging setup for the CLI and the worker."""
     global _CONFIGURED
+    for name in URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     if _CONFIGURED:
         logging.getLogger().setLevel(level)
         return
