@@ -2,8 +2,11 @@
 
 Each sentinel is distinctive (no real text contains it) and has the characters that URL
 encoding changes, so a secret that was percent-encoded into a URL, base64-encoded into an auth
-header or repr()-escaped is found as well as the raw string. `LeakScan.add` takes any text or
-bytes with a label saying where it came from; `hits()` lists (where, which secret, which form).
+header or repr()-escaped is found as well as the raw string. A part of a secret counts too: any
+`WINDOW` consecutive characters of it (a log line that shortens a frame to its head and tail
+still shows the end of the key), also as space-separated hex (how a binary frame is logged).
+`LeakScan.add` takes any text or bytes with a label saying where it came from; `hits()` lists
+(where, which secret, which form).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from urllib.parse import quote, quote_plus
 
 import duckdb
 import redis
+
+WINDOW = 12  # characters of a secret that count as a leak on their own
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class Sentinels:
             for offset, piece in enumerate(base64_cores(raw)):
                 forms[f"base64@{offset}"] = piece
                 forms[f"urlsafe-base64@{offset}"] = piece.replace(b"+", b"-").replace(b"/", b"_")
+            for start in range(len(raw) - WINDOW + 1):
+                part = raw[start : start + WINDOW]
+                forms[f"part@{start}"] = part
+                forms[f"hex part@{start}"] = part.hex(" ").encode()
+            forms["hex"] = raw.hex(" ").encode()
             seen: set[bytes] = set()
             for form, needle in forms.items():  # a form equal to an earlier one is not repeated
                 if needle not in seen:
@@ -85,7 +95,7 @@ class LeakScan:
         self.checked[kind] = self.checked.get(kind, 0) + 1
         for (name, form), needle in self.sentinels.forms().items():
             if needle in data:
-                self._found.append((f"{kind}: {where}", name, form))
+                self._found.append((f"{kind}: {where}", name, form.split("@")[0]))
 
     def hits(self) -> list[tuple[str, str, str]]:
         return sorted(set(self._found))

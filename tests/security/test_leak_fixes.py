@@ -41,10 +41,15 @@ def test_an_unreachable_alpha_vantage_error_holds_no_exception_with_the_url(
     assert all(KEY not in str(link) for link in chain)
 
 
-def test_log_level_debug_keeps_urllib3_request_lines_out(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_level_debug_keeps_request_lines_and_websocket_frames_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """urllib3's request lines carry Alpha Vantage's apikey=; websockets' frame lines the tail
+    of Alpaca's auth frame, i.e. of the secret key."""
     caplog.set_level(logging.DEBUG)
     configure_logging("DEBUG")
-    assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
+    for name in ("urllib3.connectionpool", "websockets.client"):
+        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     assert logging.getLogger("position_manager").isEnabledFor(logging.DEBUG)
 
 

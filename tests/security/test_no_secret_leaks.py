@@ -48,9 +48,13 @@ from position_manager.logging import configure_logging
 from position_manager.redis_url import url_with_password
 from simulator import SimulatorHandle, start_simulator
 from simulator.config import EngineConfig, SimulatorConfig
+from streaming.bridges.market_data import QuoteBridge
+from streaming.bridges.trade_updates import TradeUpdateBridge
 from tests.pipelines.av_standin import AlphaVantageStandIn, serve_alpha_vantage
 from tests.security.leak_scan import LeakScan, Sentinels
+from tests.streaming.fake_alpaca_ws import FakeAlpacaStreams
 from tests.support.simulator import REGULAR_AT
+from tests.support.waits import wait_until
 from tests.support.worker_harness import Harness, risk_params
 from tests.support.worker_process import run_worker_until_beating, worker_env
 
@@ -177,6 +181,31 @@ def trade_the_day(day: Day, settings: Settings) -> None:
         harness.close()
 
 
+def bridge_the_streams(day: Day, settings: Settings) -> None:
+    """The live bridges authenticate to Alpaca's websockets with the keys (a local server
+    speaking Alpaca's frames stands in): a quote and a fill go through each."""
+    assert settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
+    key = settings.alpaca_api_key.get_secret_value()
+    secret = settings.alpaca_secret_key.get_secret_value()
+    streams = FakeAlpacaStreams().start()
+    quotes = QuoteBridge(day.client, key, secret, ["AAPL"], url_override=streams.data_url)
+    fills = TradeUpdateBridge(day.client, key, secret, url_override=streams.trading_url)
+    try:
+        for bridge in (quotes, fills):
+            bridge.start()
+        assert streams.subscribed["data"].wait(10) and streams.subscribed["trading"].wait(10)
+        streams.push_quote("AAPL", 112.0, 112.02, REGULAR_AT)
+        streams.push_trade_update({"event": "pending_new", "order": {"id": "o-x"}})
+        wait_until(lambda: quotes.published == 1, 10, "the quote bridge published nothing")
+    finally:
+        for bridge in (quotes, fills):
+            bridge.stream.stop()
+            streams.poke()
+            bridge.stop()
+        streams.stop()
+    assert secret in repr(streams.auth_seen)  # the keys did travel, to the stand-in
+
+
 def fail_alpha_vantage(day: Day, settings: Settings, stand_in: AlphaVantageStandIn) -> None:
     """Unreachable (the settings' URL), HTTP 500, and an error note that echoes the key."""
     assert settings.alpha_vantage_api_key is not None
@@ -228,6 +257,7 @@ def test_no_sentinel_secret_leaks_anywhere(
     assert started is None and redis.Redis.from_url(url).ping()
 
     trade_the_day(day, settings)
+    bridge_the_streams(day, settings)
     with serve_alpha_vantage() as stand_in:
         fail_alpha_vantage(day, settings, stand_in)
         run_the_pipelines(day, settings, stand_in)
@@ -296,6 +326,7 @@ def test_the_scan_finds_a_planted_secret_in_every_form(tmp_path: Path) -> None:
     scan.add("log", "raw", f"key={S.alpaca_key_id}")
     scan.add("log", "url", f"redis://:{quote(S.redis_password, safe='')}@h:1/0")
     scan.add("log", "b64", b"Basic " + base64.b64encode(f"user:{S.alpaca_secret}".encode()))
+    scan.add("log", "tail", f'> TEXT \'{{"key_id": "...{S.alpaca_key_id[-12:]}"}}\'')
     (tmp_path / "f.json").write_text(repr({"k": S.alpha_vantage_key}))
     scan.files_under(tmp_path)
     found = {(where, name) for where, name, _form in scan.hits()}
@@ -303,5 +334,6 @@ def test_the_scan_finds_a_planted_secret_in_every_form(tmp_path: Path) -> None:
         ("log: raw", "ALPACA_API_KEY"),
         ("log: url", "REDIS_PASSWORD"),
         ("log: b64", "ALPACA_SECRET_KEY"),
+        ("log: tail", "ALPACA_API_KEY"),
         ("file: f.json", "ALPHA_VANTAGE_API_KEY"),
     }
