@@ -164,7 +164,7 @@ class Settings(BaseSettings):
             self.redis_url is not None
             and self.redis_url.get_secret_value().lower().startswith("rediss://")
         ):
-            raise ValueError("REDIS_CA_CERT is for TLS: it needs REDIS_URL=rediss://...")
+            raise ValueError("REDIS_CA_CERT is for TLS: it needs a rediss:// REDIS_URL")
         if (self.alpaca_api_key is None) != (self.alpaca_secret_key is None):
             raise ValueError("set both ALPACA_API_KEY and ALPACA_SECRET_KEY, or neither")
         return self
