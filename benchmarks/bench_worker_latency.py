@@ -217,7 +217,7 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
         client = redis.Redis.from_url(server.url)
         sim = subprocess.Popen(
             [sys.executable, "-m", "simulator", "--redis-url", server.url]
-            + (["--consume-quotes"] if args.sim_feed == "stream" else [])
+            + (["--consume-quotes"] if args.sim_feed == "stream" else ["--control"])
             # Instant lifecycle: its frozen clock would never land a request, and the stand-in's
             # own lifecycle work is not what is measured.
             + ["--lifecycle", "instant", "--rate-limit", "1000000", "--clock-speed", "0"]

@@ -2,7 +2,8 @@
 
 Every `/v2` request is counted, authenticated with Alpaca's headers, rate limited per key (429 with
 X-RateLimit-* headers) and passed through the fault injector before it reaches the engine.
-`/sim/*` routes (quotes, clock, faults, seeding, stats) are neither limited nor faulted.
+`/sim/*` routes (quotes, clock, faults, seeding, stats) are neither limited nor faulted, nor
+authenticated: they exist only when `SimulatorConfig.control_endpoints` asks for them (else 404).
 """
 
 from __future__ import annotations
@@ -367,6 +368,8 @@ def build_app(sim: Simulator) -> Starlette:
         a("/v2/account/activities/{activity_type}", list_activities, ["GET"]),
         a("/v2/stocks/bars", get_bars, ["GET"]),
         a("/v2/stocks/trades/latest", get_latest_trades, ["GET"]),
+    ]
+    controls = [
         c("/sim/quotes", sim_quotes, ["POST"]),
         c("/sim/faults", sim_faults, ["GET", "POST", "DELETE"]),
         c("/sim/clock", sim_clock, ["GET", "POST"]),
@@ -374,4 +377,4 @@ def build_app(sim: Simulator) -> Starlette:
         c("/sim/stats", sim_stats, ["GET", "POST"]),
         c("/sim/reset", sim_reset, ["POST"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes + controls if sim.config.controls_on() else routes)
