@@ -2,7 +2,7 @@
 
 Every `/v2` request is counted, authenticated with Alpaca's headers, rate limited per key (429 with
 X-RateLimit-* headers) and passed through the fault injector before it reaches the engine.
-`/sim/*` routes (quotes, clock, faults, seeding, stats) are neither limited nor faulted.
+`/sim/*` routes (quotes, clock, faults, seeding, stats, book) are neither limited nor faulted.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from simulator.bars import bars_page
 from simulator.core import Simulator
 from simulator.faults import FaultAction
 from simulator.order_rules import INVALID, RATE_LIMITED, SimApiError, decimal_field
+from simulator.snapshot import book_to_json
 
 Handler = Callable[[Request, Simulator], Any]
 
@@ -256,7 +257,7 @@ def control(sim: Simulator, handler: Handler) -> Callable[[Request], Awaitable[R
             result = handler(request, sim)
             if asyncio.iscoroutine(result):
                 result = await result
-            return _json(result)
+            return result if isinstance(result, Response) else _json(result)
         except SimApiError as exc:
             return _json(exc.body(), exc.status)
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
@@ -317,6 +318,15 @@ def sim_stats(request: Request, sim: Simulator) -> dict[str, Any]:
     return {"requests": 0, **sim.stats}
 
 
+def sim_book(request: Request, sim: Simulator) -> Response:
+    """The whole book (orders of every status, positions, cash) in the snapshot's format, read
+    under the engine's lock: what an outside observer (the chaos run) samples without spending
+    the account's rate budget or being faulted."""
+    with sim.engine.lock:
+        text = book_to_json(sim.engine.book)
+    return Response(text, media_type="application/json")
+
+
 def sim_reset(request: Request, sim: Simulator) -> dict[str, Any]:
     sim.engine.reset()
     sim.reset_stats()
@@ -350,6 +360,7 @@ def build_app(sim: Simulator) -> Starlette:
         c("/sim/clock", sim_clock, ["GET", "POST"]),
         c("/sim/seed", sim_seed, ["POST"]),
         c("/sim/stats", sim_stats, ["GET", "POST"]),
+        c("/sim/book", sim_book, ["GET"]),
         c("/sim/reset", sim_reset, ["POST"]),
     ]
     return Starlette(routes=routes)
