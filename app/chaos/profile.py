@@ -1,9 +1,10 @@
 """How hard a chaos run pushes: how long the market plays, how many kills, which broker faults.
 
 Two presets: `FULL` (what `position-manager chaos` runs: 22 worker kills, two Redis kills, every
-broker fault, a fast market that asks for more than the rate budget) and `CI` (a bounded profile for the test suite: 3 kills, one Redis kill, each fault
-briefly). Times of fault phases and Redis kills are fractions of the market's duration, so both
-presets tell the same story at different speeds.
+broker fault, a fast market that asks for more than the rate budget) and `CI` (a bounded profile
+for the test suite: 3 kills, one Redis kill, each fault briefly). Times of fault phases and
+Redis kills are fractions of the market's duration, so both presets tell the same story at
+different speeds.
 """
 
 from __future__ import annotations
