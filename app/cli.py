@@ -238,3 +238,21 @@ def chaos(
     if json_out is not None:
         write_json(report, json_out)
     raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def bench(
+    only: list[str] = typer.Option(
+        [], "--only", help="run only these (listing, atr, throughput, latency, fuzz, chaos)"
+    ),
+    chaos_profile: str = typer.Option("ci", help="the chaos profile to run (ci or full)"),
+    write_readme: bool = typer.Option(
+        False, "--write-readme", help="put the table and the machine into README.md"
+    ),
+) -> None:
+    """Run every benchmark in benchmarks/ (short profiles) and the chaos profile; print one
+    table: figure, same-run baseline, ratio, target. Exits 1 when a target is not met."""
+    from app.bench import run_benchmarks
+
+    ok = run_benchmarks(only or None, _console(), write=write_readme, chaos_profile=chaos_profile)
+    raise typer.Exit(0 if ok else 1)
