@@ -116,9 +116,14 @@ def markdown(rows: list[dict[str, Any]], machine: str, code: str) -> str:
     return "\n".join(lines)
 
 
-def write_readme(block: str, readme: Path = REPO / "README.md") -> None:
+def write_readme(
+    block: str,
+    readme: Path = REPO / "README.md",
+    markers: tuple[str, str] = (README_START, README_END),
+) -> None:
+    """Replace what is between the README's `markers` with `block`."""
     text = readme.read_text()
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    start, end = text.index(markers[0]) + len(markers[0]), text.index(markers[1])
     readme.write_text(text[:start] + "\n" + block + "\n" + text[end:])
 
 

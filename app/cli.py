@@ -218,6 +218,9 @@ def chaos(
     seed: int | None = typer.Option(None, help="random seed for kill moments and delays"),
     workdir: Path | None = typer.Option(None, help="where logs, AOF and warehouse go"),
     json_out: Path | None = typer.Option(None, "--json", help="also write the figures as JSON"),
+    write_readme: bool = typer.Option(
+        False, "--write-readme", help="put the table and the machine into README.md"
+    ),
 ) -> None:
     """Kill the worker (-9) and Redis at random moments and break the broker while a scripted
     market plays, then check every invariant against the broker, the streams and DuckDB.
@@ -237,6 +240,11 @@ def chaos(
     render(report, console)
     if json_out is not None:
         write_json(report, json_out)
+    if write_readme:
+        from app.bench import write_readme as write_block
+        from app.chaos.report import markdown
+
+        write_block(markdown(report), markers=("<!-- chaos:start -->", "<!-- chaos:end -->"))
     raise typer.Exit(1 if report.failed else 0)
 
 

@@ -93,18 +93,26 @@ def produce(
     order_rate: float = 100.0,
 ) -> int:
     """10 % of quotes are for held symbols (all evaluated by the rules); `order_rate` of them a
-    second are new highs that tighten a trailing stop, i.e. become an order request."""
+    second are new highs that tighten a trailing stop, i.e. become an order request. The new
+    highs go to the held symbols in turn, so each symbol's next one comes `len(HELD)` highs
+    later: at 20 orders/s each symbol has a second to finish its replace. (They used to follow
+    the held quotes' own rotation, which put every high on 4 of the 20 symbols when the two
+    periods shared a factor: replaces still in flight then swallowed most of the decisions.)"""
     rng = random.Random(3)
     price = dict.fromkeys(HELD, 100.0)
     interval = 1.0 / rate
     total = int(seconds * rate)
     every = max(1, round(rate / 10 / order_rate))
+    highs = 0
     next_at = time.perf_counter()
     for i in range(total):
         if i % 10 == 0:
-            symbol = HELD[(i // 10) % len(HELD)]
             if (i // 10) % every == 0:
+                symbol = HELD[highs % len(HELD)]
+                highs += 1
                 price[symbol] += 0.25
+            else:
+                symbol = HELD[(i // 10) % len(HELD)]
             bid = price[symbol]
         else:
             symbol, bid = f"U{rng.randrange(4980):04d}", 50.0

@@ -36,6 +36,20 @@ def render(report: ChaosReport, console: Console, *, code: str | None = None) ->
     console.print(f"{verdict}; details and logs: {details}")
 
 
+def markdown(report: ChaosReport, *, code: str | None = None) -> str:
+    """The table for the README (between its `chaos:start` / `chaos:end` markers)."""
+    p = report.profile
+    lines = [
+        f"Latest `position-manager chaos` (profile {p.name}, seed {p.seed}, "
+        f"{report.seconds:.0f} s; code {code or code_state()}; {machine_line()}):",
+        "",
+        "| figure | value | target | |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {f.name} | {f.text} | {f.target} | {f.verdict} |" for f in report.figures]
+    return "\n".join(lines)
+
+
 def write_details(report: ChaosReport) -> Path:
     path = report.workdir / "details.txt"
     lines: list[str] = []
