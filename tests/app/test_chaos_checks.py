@@ -132,7 +132,7 @@ def test_any_order_for_the_garbage_symbol_but_its_stop_was_traded_on_garbage() -
 
 def test_the_hostile_quotes_are_two_forged_prices_and_six_malformed_entries() -> None:
     entries = garbage(D(62), T0)
-    parsed = []
+    parsed: list[dict[str, Any] | None] = []
     for fields in entries:
         try:
             parsed.append(events.decode_event(fields).data)
