@@ -143,7 +143,7 @@ def run_embedded(
     )
     instant = demo_instant(now)
     sim.simulator.set_clock(at=instant, speed=0)
-    broker = build_broker(settings, base_url=sim.url)
+    broker = build_broker(settings, base_url=sim.url, redis_url=url)
     worker: Worker | None = None
 
     def stop() -> None:

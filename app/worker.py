@@ -45,9 +45,9 @@ def main() -> int:
             sim_url, sim = ensure_simulator(settings, url)
             if sim is not None:
                 started.append(sim)
-            broker = build_broker(settings, base_url=sim_url)
+            broker = build_broker(settings, base_url=sim_url, redis_url=url)
         else:
-            broker = build_broker(settings)
+            broker = build_broker(settings, redis_url=url)
             started += _bridges(settings, client, broker)
         started.append(SessionPublisher(client, broker).start())
         run_worker(settings, broker, url, stop)

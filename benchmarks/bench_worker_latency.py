@@ -36,7 +36,7 @@ to cause that many, whichever is longer (at 3 orders/s, about six minutes). A ru
 measured fewer says so, and its p99 does not count as the target met.
 
     .venv/bin/python benchmarks/bench_worker_latency.py [--seconds 10] [--rate 1000] [--runs 3]
-        [--order-rate 100] [--requests 1000] [--json PATH]
+        [--order-rate 100] [--requests 1000] [--limiter shared|local] [--json PATH]
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ from _figures import row, write
 from book.executor import Job
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
+from broker.shared_rate_limit import shared_budget
 from position_manager import events, redis_schema
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
 from position_manager.config import load_settings
@@ -245,8 +246,14 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
         try:
             assert sim.stdout is not None
             url = sim.stdout.readline().strip()
-            settings = load_settings(redis_url=server.url, data_dir=tmp / "data")
-            broker = build_broker(settings, base_url=url, rate_limiter=RateLimiter(1_000_000, 60))
+            # The budget the worker really uses: the key's shared one in Redis (one EVALSHA per
+            # request), at the highest limit the settings allow; `--limiter local` for the
+            # in-process window it replaced.
+            settings = load_settings(
+                redis_url=server.url, data_dir=tmp / "data", alpaca_rate_limit_per_minute=10_000
+            )
+            local = RateLimiter(1_000_000, 60) if args.limiter == "local" else None
+            broker = build_broker(settings, base_url=url, redis_url=server.url, rate_limiter=local)
             open_positions(client, broker, url if args.sim_feed == "api" else None)
             client.set(redis_schema.SESSION_KEY, "REGULAR")
             worker = Worker(
@@ -313,6 +320,25 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
     return rows, len(sent)
 
 
+def limiter_cost(calls: int = 5_000) -> str:
+    """One `try_acquire()` alone, shared (an EVALSHA to a local Redis) vs in-process."""
+    tmp = Path(tempfile.mkdtemp())
+    with RedisServer(port=free_port(), directory=tmp / "redis").start(appendonly=False) as server:
+        shared = shared_budget(server.url, "bench-key", 10_000_000)
+        local = RateLimiter(10_000_000, 60)
+        out = []
+        for name, limiter in (("shared", shared), ("in-process", local)):
+            took = []
+            for _ in range(calls):
+                t = time.perf_counter()
+                limiter.try_acquire()
+                took.append(time.perf_counter() - t)
+            us = 1_000_000.0
+            out.append(f"{name} p50 {pct(took, 0.5) * us:.0f} us p99 {pct(took, 0.99) * us:.0f} us")
+        shared.close()
+    return f"try_acquire() alone, {calls:,} calls: " + "; ".join(out)
+
+
 def line(name: str, values: list[float]) -> str:
     ms = 1000.0
     return (
@@ -347,6 +373,13 @@ def main() -> None:
         help="how the simulator learns prices: given the opening prices once (`/sim/quotes`, "
         "like a remote broker it spends no CPU on our feed), or following the quote stream as "
         "the embedded simulator does (its CPU then competes with the worker's)",
+    )
+    parser.add_argument(
+        "--limiter",
+        choices=("shared", "local"),
+        default="shared",
+        help="the API key's budget shared through Redis (what the worker uses), or the "
+        "in-process window (no round trip)",
     )
     parser.add_argument(
         "--requests",
@@ -393,6 +426,7 @@ def main() -> None:
     print(line("XADD -> decision", [r["decision"] - r["sent"] for r in pooled]))
     print(line("XADD -> broker call starts", [r["started"] - r["sent"] for r in pooled]))
     print(line("XADD -> order request", [r["request"] - r["sent"] for r in pooled]))
+    print(limiter_cost())
     worst = max(p99s)
     met = worst < 0.002 and not short
     print(

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from book.applied import AppliedOrders
 from book.executor import Job, JobResult
 from book.guard import OrderRefusedError
 from book.orders import Action, ConfirmPrice, SubmitEntry, VerifyOrder
@@ -85,6 +86,11 @@ class Engine:
         self.halted: set[str] = set()  # no buying power for the stop: a person must act
         self._pnl_at: dict[str, float] = {}
         self.earnings_requested: dict[str, date] = {}
+        # What of each order is applied already (book.applied): loaded by the host at start.
+        self.applied = AppliedOrders()
+        # When an order outcome or update last changed a symbol (host clock): a reconcile whose
+        # broker read began earlier leaves the symbol alone, its snapshot being the older word.
+        self._touched: dict[str, float] = {}
 
     # --- book -------------------------------------------------------------------------------
     def load(self, book: dict[str, Held]) -> None:
@@ -100,6 +106,12 @@ class Engine:
         self.held[symbol] = held
         self.held_bytes[symbol.encode()] = held
         changes.put(held)
+
+    def touch(self, symbol: str) -> None:
+        self._touched[symbol] = self.clock()
+
+    def touched_since(self, symbol: str, since: float) -> bool:
+        return self._touched.get(symbol, -1e18) >= since
 
     def drop(self, symbol: str, changes: Changes) -> None:
         self.held.pop(symbol, None)
@@ -287,6 +299,7 @@ class Engine:
         at once, ahead of the retry that will try the sale again."""
         job = result.job
         symbol = job.symbol
+        self.touch(symbol)
         if len(job.actions) == 1 and isinstance(job.actions[0], ConfirmPrice):
             return self._price_checked(result, changes)
         if result.lease_busy:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from book.applied import FILL_EVENTS
 from book.engine import Engine
 from book.executor import Job, JobResult
 from book.messages import OrderUpdate
@@ -50,17 +51,42 @@ def _known(held: Held | None, upd: OrderUpdate) -> bool:
 def on_order_event(
     engine: Engine, name: str, upd: OrderUpdate, changes: Changes, *, verified: bool = False
 ) -> Job | None:
-    """Apply one `order.*` update. A fill for an order the book does not track, or for a
-    symbol it does not hold (an entry, a trade made by hand, or a forgery), is first looked up
-    at the broker (`VerifyOrder`) and applied as the broker tells it (`apply_verification`)."""
-    held = engine.held.get(upd.symbol)
-    fill = name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED)
-    if fill and not verified and not _known(held, upd):
+    """Apply one order update, unless the book has it already (`book.applied`: the same change
+    may come from the trade-update stream and from a catch-up with the broker).
+
+    A fill for an order the book does not track, or for a symbol it does not hold (an entry, a
+    trade made by hand, or a forgery), is first looked up at the broker (`VerifyOrder`) and
+    applied as the broker tells it (`apply_verification`); `verified` says the update is the
+    broker's own word already (a verification, or a catch-up read from the broker)."""
+    if name in FILL_EVENTS and not verified and not _known(engine.held.get(upd.symbol), upd):
         if engine.busy(upd.symbol):
             return None  # the host defers a busy symbol's messages; never reached in practice
         return Job(
             upd.symbol, (VerifyOrder(upd.symbol, upd.order_id, upd.client_order_id),), "verify"
         )
+    if engine.applied.already_applied(name, upd.order_id, upd.filled_qty):
+        log_kv(
+            log,
+            logging.DEBUG,
+            "order update already applied",
+            event=name,
+            symbol=upd.symbol,
+            order_id=upd.order_id,
+            filled_qty=upd.filled_qty,
+        )
+        return None
+    counted = (
+        name in FILL_EVENTS
+        and upd.price is not None
+        and (name == events.ORDER_FILLED or upd.position_qty is not None)
+    )
+    engine.applied.record(name, upd.order_id, upd.filled_qty, changes, counted=counted)
+    engine.touch(upd.symbol)
+    return _apply_order_event(engine, name, upd, changes)
+
+
+def _apply_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Changes) -> Job | None:
+    held = engine.held.get(upd.symbol)
     if held is not None and held.position.stop_landing == upd.order_id:
         held.position = held.position.evolve(stop_landing=None)  # confirmed, or gone: either way
         changes.put(held)

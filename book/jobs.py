@@ -17,6 +17,7 @@ from typing import Final
 
 import redis
 
+from book.applied import decode_entries
 from book.engine import Engine
 from book.executor import Job, JobResult, OrderExecutor
 from book.guard import OrderGuard
@@ -50,6 +51,7 @@ def build_engine(
         pnl_interval=settings.pnl_event_interval_seconds,
     )
     engine.load(store.load_all())
+    engine.applied.load(decode_entries(store.load_applied()))
     engine.session = read_session(client)
     engine.risk.update(load_risk_params(client, set(symbols) | set(engine.held)))
     return engine

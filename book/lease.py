@@ -14,6 +14,14 @@ Two ways to hold one:
   Redis's). Only a lease that is not held or near its end costs a round trip (take or renew).
   An outside job can take a symbol's lease only when the worker is gone and its leases have
   expired (the standing TTL equals the heartbeat's, so they expire no later than the heartbeat).
+
+A worker has a stable identity, its `owner` name (the consumer name: `PM_WORKER_NAME`, or
+`worker-<hostname>`), at the front of every token. A restarted worker takes back at once the
+leases its dead predecessor left (same owner, another token) instead of leaving the symbols
+without a party for up to the TTL (a full exit killed between the stop's cancel and the sale
+would otherwise stay without a stop that long). A lease of a different owner is respected until
+it is released or expires. So two live workers must never share a name (they would share a
+consumer name too).
 """
 
 from __future__ import annotations
@@ -46,12 +54,15 @@ return 0
 """
 
 
-# Take the lease if nobody holds it, or extend it if it is already ours (same token).
+# Take the lease if nobody holds it, extend it if it is already ours (same token), or take it
+# back from our own previous life (a token of the same owner: ARGV[3] is "<owner>:").
 _TAKE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local current = redis.call('get', KEYS[1])
+if current == ARGV[1] then
     return redis.call('pexpire', KEYS[1], ARGV[2])
 end
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if current == false or string.sub(current, 1, string.len(ARGV[3])) == ARGV[3] then
+    redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
     return 1
 end
 return 0
@@ -151,7 +162,8 @@ class LeaseKeeper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
-        self.token = f"{owner}:{uuid.uuid4().hex}"
+        self.owner = owner.replace(":", "_")  # the token's prefix must name one owner only
+        self.token = f"{self.owner}:{uuid.uuid4().hex}"
         self.ttl = ttl_ms / 1000
         self.ttl_ms = ttl_ms
         self.renew_below = self.ttl * 2 / 3  # housekeeping renews leases with less left than this
@@ -215,8 +227,12 @@ class LeaseKeeper:
         """Run take/renew scripts; record which leases are ours from when they were sent."""
         sent = self._clock()
         pipe = self._client.pipeline(transaction=False)
+        mine = f"{self.owner}:"
         for symbol, script in calls.items():
-            script(keys=[lease_key(symbol)], args=[self.token, self.ttl_ms], client=pipe)
+            args: list[Any] = [self.token, self.ttl_ms]
+            if script is self._take:
+                args.append(mine)
+            script(keys=[lease_key(symbol)], args=args, client=pipe)
         replies = pipe.execute()
         taken = 0
         with self._lock:

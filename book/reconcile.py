@@ -11,7 +11,7 @@ quantity, entry price and which stop is live.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from book.engine import Engine
@@ -23,6 +23,7 @@ from position_manager.logging import log_kv
 from rules.apply import stop_lost
 from rules.decisions import CancelOrder, Decision
 from rules.model import Position, Side
+from rules.order_ids import placed_for
 from rules.protection import protect_decisions
 from rules.reconcile import (
     ReconcileSummary,
@@ -76,11 +77,30 @@ def adopt_position(
     result = reconcile_symbol(pos, list(orders))
     kept = result.kept_stop
     if kept is not None:
+        previous = pos.stop_order_id
+        same_price = kept.stop_price is None or kept.stop_price == pos.stop_price
         pos = pos.evolve(
             stop_order_id=kept.id,
-            stop_price=kept.stop_price if kept.stop_price is not None else pos.stop_price,
+            # the book's own spelling when the broker's is the same number ("104.5" = "104.50")
+            stop_price=pos.stop_price if same_price else kept.stop_price,
             stop_quantity=kept.qty,
         )
+        if kept.id != previous and placed_for(kept.client_order_id, pos.position_key):
+            # Our own stop that the book did not know: placed or replaced just before a crash
+            # (the answer was never recorded). The history learns of it here.
+            changes.emit(
+                events.POSITION_STOP_SET,
+                {
+                    "symbol": symbol,
+                    "stop_price": pos.stop_price,
+                    "stop_order_id": kept.id,
+                    "qty": kept.qty,
+                    "client_order_id": kept.client_order_id,
+                    "target_price": pos.target_price,
+                    "reason": "adopted",
+                    "replaces": previous,
+                },
+            )
     elif pos.stop_order_id is not None:
         pos = stop_lost(pos)  # our stop is gone: its client id is spent
     held.position = pos.evolve(session=engine.session, stop_landing=None)  # the broker's word
@@ -107,8 +127,14 @@ def reconcile(
     positions: Sequence[BrokerPosition],
     orders: Sequence[BrokerOrder],
     changes: Changes,
+    *,
+    skip: Callable[[str], bool] | None = None,
 ) -> tuple[list[Job], ReconcileSummary]:
-    """Bring the book in line with the broker; return the order jobs that finish the job."""
+    """Bring the book in line with the broker; return the order jobs that finish the job.
+
+    Symbols with an order job in flight, and those `skip` names (the book changed them after
+    the broker was read: the snapshot is the older word), are left for the next reconcile."""
+    leave = skip or engine.busy
     summary = ReconcileSummary()
     jobs: list[Job] = []
     order_list = list(orders)
@@ -119,7 +145,7 @@ def reconcile(
         symbol = bp.symbol
         seen.add(symbol)
         summary.positions += 1
-        if engine.busy(symbol):
+        if engine.busy(symbol) or leave(symbol):
             continue  # an order change is in flight; the next reconcile looks again
         held, result = adopt_position(engine, bp, order_list, changes)
         pos = held.position
@@ -139,7 +165,7 @@ def reconcile(
         engine.retry.forget(symbol)
         if decisions:
             jobs.append(Job(symbol, tuple(decisions), "reconcile"))
-    for symbol in [s for s in engine.held if s not in seen]:
+    for symbol in [s for s in engine.held if s not in seen and not leave(s)]:
         changes.emit(
             events.POSITION_CLOSED,
             {
@@ -154,7 +180,11 @@ def reconcile(
     for cancel in orphan_stops(seen, order_list):
         by_symbol.setdefault(cancel.symbol, []).append(cancel)
         summary.orphans_to_cancel.append(cancel.order_id)
-    jobs += [Job(s, tuple(d), "orphan") for s, d in by_symbol.items() if not engine.busy(s)]
+    jobs += [
+        Job(s, tuple(d), "orphan")
+        for s, d in by_symbol.items()
+        if not engine.busy(s) and not leave(s)
+    ]
     log_kv(
         log,
         logging.INFO,

@@ -22,11 +22,14 @@ from position_manager.cap_class import CapClass
 from position_manager.events import DEAD_LETTER_STREAM, encode_event, stream_for
 from position_manager.logging import log_kv
 from position_manager.redis_schema import (
+    APPLIED_ORDERS_KEY,
+    CATCH_UP_KEY,
     POSITION_STATE_KEY,
     STATE_EARNINGS_REDUCED_FOR,
     dead_letter_fields,
     redis_fields,
     state_key,
+    text,
     text_fields,
 )
 from position_manager.session import Session
@@ -143,6 +146,25 @@ class Savepoint:
     acks: dict[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class CatchUpCursor:
+    """Where catching up with the broker stands (`book.catchup`), in the broker's time:
+    `caught_up_to`, the next read starts (a little) before it; `ledger_since`, changes before it
+    were applied, if at all, before the applied-order ledger existed and are never replayed."""
+
+    caught_up_to: datetime | None = None
+    ledger_since: datetime | None = None
+
+
+def _when(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Changes:
     """Everything one step of the worker wants written together."""
@@ -151,6 +173,12 @@ class Changes:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     acks: dict[str, list[Any]] = field(default_factory=dict)  # stream -> message ids
     dead_letters: list[dict[str, str]] = field(default_factory=list)
+    # order id -> encoded `book.applied.AppliedOrder` (None forgets it)
+    applied: dict[str, str | None] = field(default_factory=dict)
+    # the broker time the book has now caught up to (`book.catchup`)
+    caught_up_to: datetime | None = None
+    # set once, at the first catch-up: the ledger knows every change applied from then on
+    ledger_since: datetime | None = None
 
     def put(self, held: Held) -> None:
         self.states[held.position.symbol] = held
@@ -205,7 +233,15 @@ class Changes:
                 del self.acks[stream][kept:]
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.events or self.dead_letters or any(self.acks.values()))
+        return bool(
+            self.states
+            or self.events
+            or self.dead_letters
+            or any(self.acks.values())
+            or self.applied
+            or self.caught_up_to is not None
+            or self.ledger_since is not None
+        )
 
 
 _SET_INFLIGHT = """
@@ -254,6 +290,16 @@ class StateStore:
             self._identity[held.position.symbol] = position_identity(held.position)
         return out
 
+    def load_applied(self) -> dict[str, Any]:
+        """The applied-order ledger's raw entries (order id -> encoded entry)."""
+        raw = self._client.hgetall(APPLIED_ORDERS_KEY)
+        return {text(k): v for k, v in raw.items()}
+
+    def catch_up_cursor(self) -> CatchUpCursor:
+        """Where the last catch-up with the broker left off (all None before the first)."""
+        raw = text_fields(self._client.hgetall(CATCH_UP_KEY))
+        return CatchUpCursor(_when(raw.get("caught_up_to")), _when(raw.get("ledger_since")))
+
     def commit(self, changes: Changes) -> None:
         """HSET/DEL + XADD + XACK in one MULTI/EXEC (one round trip)."""
         if not changes:
@@ -274,6 +320,16 @@ class StateStore:
         for stream, ids in changes.acks.items():
             if ids:
                 pipe.xack(stream, self._group, *ids)
+        written: dict[str, str] = {k: v for k, v in changes.applied.items() if v is not None}
+        forgotten = [k for k, v in changes.applied.items() if v is None]
+        if written:
+            pipe.hset(APPLIED_ORDERS_KEY, mapping=redis_fields(written))
+        if forgotten:
+            pipe.hdel(APPLIED_ORDERS_KEY, *forgotten)
+        if changes.caught_up_to is not None:
+            pipe.hset(CATCH_UP_KEY, "caught_up_to", changes.caught_up_to.isoformat())
+        if changes.ledger_since is not None:
+            pipe.hsetnx(CATCH_UP_KEY, "ledger_since", changes.ledger_since.isoformat())
         pipe.execute()
         for symbol, held in changes.states.items():
             if held is None:

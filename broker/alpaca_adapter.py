@@ -1,8 +1,10 @@
 """`AlpacaBroker`: the `broker.interface.Broker` on alpaca-py, against Alpaca or the simulator.
 
 What the adapter owns, not alpaca-py:
-- Rate limiting: every HTTP request (including the SDK's own bar paging) passes a session hook
-  that draws on the process-wide limiter for the API key; the SDK's blocking 429 retry is off.
+- Rate limiting: every HTTP request (including the SDK's own bar paging) passes the session,
+  which draws on the API key's budget (shared by every process through Redis when built by
+  `broker.factory`; in-process otherwise) and feeds the broker's X-RateLimit-* headers back to
+  it; the SDK's blocking 429 retry is off.
 - Timeouts: alpaca-py sets none; a hung request would hang the caller. Each request gets one.
 - Retries and the circuit breaker (`broker.resilience`), and typed errors (`broker.alpaca_convert`).
 - Idempotent submission: a duplicate client_order_id, a timeout or a 5xx on submit is answered
@@ -17,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from alpaca.common.enums import Sort
 from alpaca.data.enums import Adjustment, DataFeed
@@ -49,7 +51,7 @@ from broker.errors import (
     RateLimitedError,
 )
 from broker.http_session import HOT, BudgetedSession
-from broker.rate_limit import RateLimiter, limiter_for_key
+from broker.rate_limit import RequestBudget, limiter_for_key
 from broker.resilience import Resilience, ResiliencePolicy
 from position_manager.broker_types import (
     Account,
@@ -57,6 +59,7 @@ from position_manager.broker_types import (
     BrokerOrder,
     BrokerPosition,
     Clock,
+    FillActivity,
     OrderRequest,
     TradingDay,
 )
@@ -66,6 +69,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ORDERS_PAGE = 500  # Alpaca's maximum per GET /v2/orders
+ACTIVITIES_PAGE = 100  # Alpaca's maximum page_size per GET /v2/account/activities
 BARS_SYMBOLS_PER_REQUEST = 100  # keeps the query string short
 
 
@@ -82,7 +86,7 @@ class AlpacaBroker:
         paper: bool = True,
         data_feed: str = "iex",
         rate_limit_per_minute: int = 200,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RequestBudget | None = None,
         rate_limit_wait: float = 10.0,
         policy: ResiliencePolicy | None = None,
         resilience: Resilience | None = None,
@@ -207,36 +211,75 @@ class AlpacaBroker:
 
     # --- orders ----------------------------------------------------------------------------------
     def list_open_orders(self, symbols: Sequence[str] | None = None) -> list[BrokerOrder]:
-        """Every open order, oldest first: pages of 500 walked forward with `after`.
-
-        Each page restarts 1 µs before the newest order seen, so orders sharing a timestamp at a
-        page boundary are never skipped (duplicates are dropped by id).
-        """
+        """Every open order, oldest first: pages of 500 walked forward with `after`."""
         groups = (
             [list(symbols[i : i + 200]) for i in range(0, len(symbols), 200)] if symbols else [None]
         )
         found: dict[str, BrokerOrder] = {}
         for group in groups:
-            after: datetime | None = None
-            while True:
-                request = GetOrdersRequest(
-                    status=QueryOrderStatus.OPEN,
-                    limit=ORDERS_PAGE,
-                    direction=Sort.ASC,
-                    after=after,
-                    symbols=group,
-                    nested=False,
-                )
-                page = self._call(partial(self._orders_page, request), op="list_open_orders")
-                fresh = [o for o in page if str(o.id) not in found]
-                for order in fresh:
-                    found[str(order.id)] = convert.to_order(order)
-                if len(page) < ORDERS_PAGE:
-                    break
-                if not fresh:
-                    log_kv(log, logging.ERROR, "order paging stalled: 500 orders share a time")
-                    break
-                after = max(o.submitted_at for o in page) - timedelta(microseconds=1)
+            found.update(self._walk_orders(QueryOrderStatus.OPEN, None, group, "list_open_orders"))
+        return list(found.values())
+
+    def list_orders_after(self, after: datetime) -> list[BrokerOrder]:
+        """Every order submitted after `after`, in any status (`status=all`), oldest first: a
+        restarted worker finds in them the orders it placed but never heard about."""
+        return list(self._walk_orders(QueryOrderStatus.ALL, after, None, "list_orders").values())
+
+    def _walk_orders(
+        self,
+        status: QueryOrderStatus,
+        after: datetime | None,
+        symbols: list[str] | None,
+        op: str,
+    ) -> dict[str, BrokerOrder]:
+        """Pages of 500 walked forward with `after` (Alpaca filters on `submitted_at`). Each page
+        restarts 1 µs before the newest order seen, so orders sharing a timestamp at a page
+        boundary are never skipped (duplicates are dropped by id)."""
+        found: dict[str, BrokerOrder] = {}
+        while True:
+            request = GetOrdersRequest(
+                status=status,
+                limit=ORDERS_PAGE,
+                direction=Sort.ASC,
+                after=after,
+                symbols=symbols,
+                nested=False,
+            )
+            page = self._call(partial(self._orders_page, request), op=op)
+            fresh = [o for o in page if str(o.id) not in found]
+            for order in fresh:
+                found[str(order.id)] = convert.to_order(order)
+            if len(page) < ORDERS_PAGE:
+                break
+            if not fresh:
+                log_kv(log, logging.ERROR, "order paging stalled: 500 orders share a time")
+                break
+            after = max(o.submitted_at for o in page) - timedelta(microseconds=1)
+        return found
+
+    def list_fill_activities(self, after: datetime) -> list[FillActivity]:
+        """Every fill after `after` (`GET /v2/account/activities/FILL`), oldest first: pages of
+        100 (Alpaca's maximum `page_size`), each asking for the entries after the last id seen
+        (`page_token`). alpaca-py's TradingClient has no call for it, so its own REST client
+        sends the request (same session: the rate limit and the timeout apply)."""
+        params: dict[str, Any] = {
+            "after": after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "direction": "asc",
+            "page_size": ACTIVITIES_PAGE,
+        }
+        found: dict[str, FillActivity] = {}
+        while True:
+            page = self._call(
+                partial(self._trading.get, "/account/activities/FILL", dict(params)),
+                op="list_fill_activities",
+            )
+            rows = [row for row in cast(list[dict[str, Any]], page or []) if row.get("order_id")]
+            for row in rows:
+                fill = convert.to_fill_activity(row)
+                found.setdefault(fill.id, fill)
+            if len(cast(list[Any], page or [])) < ACTIVITIES_PAGE:
+                break
+            params["page_token"] = str(cast(list[dict[str, Any]], page)[-1]["id"])
         return list(found.values())
 
     def _orders_page(self, request: GetOrdersRequest) -> list[Order]:

@@ -46,6 +46,7 @@ from position_manager.broker_types import (
     BrokerOrder,
     BrokerPosition,
     Clock,
+    FillActivity,
     OrderKind,
     OrderRequest,
     OrderSide,
@@ -93,6 +94,30 @@ def to_order(order: Order) -> BrokerOrder:
         extended_hours=bool(order.extended_hours),
         created_at=order.created_at,
         replaced_by=str(order.replaced_by) if order.replaced_by else None,
+        updated_at=order.updated_at,
+    )
+
+
+def _when(value: Any) -> datetime:
+    text = str(value)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def to_fill_activity(raw: dict[str, Any]) -> FillActivity:
+    """One FILL entry of `GET /v2/account/activities/FILL`, read from the JSON itself:
+    alpaca-py's `TradeActivity` model holds prices and quantities as floats."""
+    return FillActivity(
+        id=str(raw["id"]),
+        order_id=str(raw["order_id"]),
+        symbol=str(raw["symbol"]),
+        side=OrderSide(str(raw["side"]).lower()),
+        qty=dec(raw.get("qty")) or Decimal(0),
+        cum_qty=dec(raw.get("cum_qty")) or Decimal(0),
+        leaves_qty=dec(raw.get("leaves_qty")) or Decimal(0),
+        price=dec(raw.get("price")) or Decimal(0),
+        transaction_time=_when(raw["transaction_time"]),
+        order_status=str(raw.get("order_status") or ""),
+        kind=str(raw.get("type") or "fill"),
     )
 
 

@@ -1,5 +1,6 @@
 """The requests session alpaca-py sends everything through: the rate limit and a timeout on every
-request, and the environment read once (see `BudgetedSession`)."""
+request, the broker's rate-limit headers fed back to the limiter, and the environment read once
+(see `BudgetedSession`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 import requests
 
-from broker.rate_limit import RateLimiter
+from broker.rate_feedback import read_budget
+from broker.rate_limit import RequestBudget
 
 # Set by `AlpacaBroker.non_blocking()`: the limiter refuses at once instead of waiting.
 HOT: ContextVar[bool] = ContextVar("broker_non_blocking", default=False)
@@ -18,16 +20,21 @@ HOT: ContextVar[bool] = ContextVar("broker_non_blocking", default=False)
 class BudgetedSession(requests.Session):
     """The requests session alpaca-py uses, with our limiter and a timeout on every request.
 
+    alpaca-py's RESTClient sends every call through `self._session.request(...)` (bars paging
+    included), so the budget is taken in `request` and each answer's `X-RateLimit-*` headers
+    (429s included) go back to the limiter from a response hook (`_feed_back`).
+
     The environment (HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: by default
     requests re-reads all of os.environ on every request, a third of the time an order spends in
     this process before it leaves (benchmarks/bench_worker_latency.py).
     """
 
     def __init__(
-        self, limiter: RateLimiter, timeout: float, max_wait: float, urls: list[str]
+        self, limiter: RequestBudget, timeout: float, max_wait: float, urls: list[str]
     ) -> None:
         super().__init__()
         self.limiter = limiter
+        self.hooks["response"].append(self._feed_back)
         self.timeout = timeout
         self.max_wait = max_wait
         self.request_count = 0
@@ -43,3 +50,8 @@ class BudgetedSession(requests.Session):
         kwargs.setdefault("timeout", self.timeout)
         self.request_count += 1
         return super().request(method, url, *args, **kwargs)
+
+    def _feed_back(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        budget = read_budget(response.status_code, response.headers)
+        if budget is not None:
+            self.limiter.observe(budget)

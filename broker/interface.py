@@ -15,6 +15,7 @@ from position_manager.broker_types import (
     BrokerOrder,
     BrokerPosition,
     Clock,
+    FillActivity,
     OrderRequest,
     TradingDay,
 )
@@ -33,6 +34,14 @@ class Broker(Protocol):
 
     def list_open_orders(self, symbols: Sequence[str] | None = None) -> list[BrokerOrder]:
         """Every open order, paging past Alpaca's 500-per-request limit."""
+        ...
+
+    def list_orders_after(self, after: datetime) -> list[BrokerOrder]:
+        """Every order submitted after `after`, in any status (`GET /v2/orders?status=all`)."""
+        ...
+
+    def list_fill_activities(self, after: datetime) -> list[FillActivity]:
+        """Every fill after `after` (`GET /v2/account/activities/FILL`), oldest first."""
         ...
 
     def get_order(self, order_id: str) -> BrokerOrder: ...

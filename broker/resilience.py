@@ -13,6 +13,7 @@ time instead of sleeping.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -198,3 +199,56 @@ class Resilience:
             ),
         )
         return retrying(operation)
+
+
+class StartAbandonedError(BrokerUnavailableError):
+    """The host was asked to stop while it still waited for the broker to answer."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A broker that will answer later: 429, 5xx, a timeout, an open breaker, our own limiter.
+    Not a 4xx or an authentication failure, which asking again cannot fix."""
+    return isinstance(exc, BrokerError) and exc.retryable
+
+
+def call_until_answered(
+    operation: Callable[[], T],
+    *,
+    what: str,
+    wait: Callable[[float], bool] | None = None,
+    first_wait: float = 0.5,
+    max_wait: float = 30.0,
+) -> T:
+    """Ask until the broker answers: for a host's start, which has nothing better to do and must
+    not die of a burst of 429s or a 5xx (a worker that exits leaves every position to the
+    schedule). Transient failures (`is_transient`) are logged and asked again after a backoff
+    from `first_wait` doubling to at most `max_wait` seconds, with jitter; anything else is
+    raised. `wait(seconds)` sleeps and returns True when the host is stopping (a
+    `threading.Event.wait`), which ends the wait with `StartAbandonedError`."""
+    sleep = wait or _sleep
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return operation()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            delay = min(first_wait * 2 ** (attempt - 1), max_wait) * random.uniform(0.8, 1.0)
+            log_kv(
+                log,
+                logging.WARNING,
+                "broker not answering, asking again",
+                what=what,
+                attempt=attempt,
+                error=type(exc).__name__,
+                status=getattr(exc, "status", None),
+                retry_in_s=round(delay, 3),
+            )
+            if sleep(delay):
+                raise StartAbandonedError(f"stopped while waiting for the broker ({what})") from exc
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False

@@ -75,7 +75,8 @@ class PipelineConfigResource(dg.ConfigurableResource):
 
 class BrokerResource(dg.ConfigurableResource):
     """Builds the broker adapter (`broker.factory.build_broker`) from the settings, so no key ever
-    sits in resource config (which the UI shows).
+    sits in resource config (which the UI shows). Its rate budget is the API key's one in Redis,
+    shared with the worker and every other run (`broker.shared_rate_limit`).
 
     With the simulator and no `base_url`, the shared embedded simulator on SIMULATOR_PORT is used
     (the worker's), or started for the run and stopped afterwards (the demo book opened in it when
@@ -85,6 +86,8 @@ class BrokerResource(dg.ConfigurableResource):
     pm_config: PipelineConfigResource
     base_url: str | None = None
     seed_demo_book: bool = True
+    # Where the API key's shared rate budget lives (the worker's Redis); None: the settings'.
+    redis_url: str | None = None
 
     _broker: Any = PrivateAttr(default=None)
     _simulator: Any = PrivateAttr(default=None)
@@ -113,7 +116,7 @@ class BrokerResource(dg.ConfigurableResource):
             base_url, self._simulator = ensure_simulator(
                 settings, configured_url(settings), seed_demo_book=self.seed_demo_book
             )
-        return build_broker(settings, base_url)
+        return build_broker(settings, base_url, redis_url=self.redis_url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._simulator is not None:
@@ -182,7 +185,7 @@ def embedded_resources(
     return {
         "pm_config": pm_config,
         "duckdb": WarehouseResource(database=str(settings.warehouse_path)),
-        "broker": BrokerResource(pm_config=pm_config, base_url=broker_url),
+        "broker": BrokerResource(pm_config=pm_config, base_url=broker_url, redis_url=redis_url),
         "alpha_vantage": AlphaVantageResource(pm_config=pm_config),
         "redis": RedisResource(pm_config=pm_config, url=redis_url),
     }
@@ -194,7 +197,9 @@ def alpaca_resources(
     """Real Alpaca (paper unless ALPACA_PAPER=false and ALPACA_ALLOW_LIVE=true): the same
     resources, with the broker built from the Alpaca keys in the environment."""
     resources = embedded_resources(settings, redis_url=redis_url, overrides=overrides)
-    resources["broker"] = BrokerResource(pm_config=resources["pm_config"], seed_demo_book=False)
+    resources["broker"] = BrokerResource(
+        pm_config=resources["pm_config"], seed_demo_book=False, redis_url=redis_url
+    )
     return resources
 
 

@@ -72,6 +72,7 @@ class BrokerOrder:
     extended_hours: bool = False
     created_at: datetime | None = None
     replaced_by: str | None = None
+    updated_at: datetime | None = None  # the last change: a fill, a cancel, a replace
 
     @property
     def is_open(self) -> bool:
@@ -91,6 +92,32 @@ OPEN_STATUSES = frozenset(
         "calculated",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FillActivity:
+    """One execution from the account activities (`GET /v2/account/activities/FILL`).
+
+    Alpaca's trade-update stream does not replay what a client missed; the activities do: every
+    fill with its own price and quantity, and the order's cumulative quantity after it
+    (`cum_qty`), which identifies the fill across both sources (a trade update's
+    `order.filled_qty` is the same number)."""
+
+    id: str  # "<yyyymmddhhmmssmmm>::<uuid>", also the paging token
+    order_id: str
+    symbol: str
+    side: OrderSide
+    qty: Decimal  # this execution's shares
+    cum_qty: Decimal  # the order's filled quantity after it
+    leaves_qty: Decimal
+    price: Decimal
+    transaction_time: datetime
+    order_status: str
+    kind: str = "fill"  # Alpaca's `type`: "fill" (the order is done) or "partial_fill"
+
+    @property
+    def completes_order(self) -> bool:
+        return self.kind == "fill"
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = None
     alpaca_data_feed: Literal["iex", "sip"] = "iex"
     alpaca_rate_limit_per_minute: int = Field(200, gt=0, le=10_000)
+    # Share of that budget one process may use on its own while Redis (where the budget is
+    # shared) does not answer: several processes may be cut off at once.
+    alpaca_rate_limit_fallback_share: Fraction = Decimal("0.25")
     # "auto" picks the simulator when no Alpaca keys are set.
     broker: Literal["auto", "simulator", "alpaca"] = "auto"
     # Where the embedded simulator listens, so the worker and Dagster runs share one.
@@ -119,6 +122,8 @@ class Settings(BaseSettings):
     # --- Where things live ------------------------------------------------------------------
     reconcile_every_minutes: int = Field(5, ge=1, le=1440)
     reconcile_off_hours_every_minutes: int = Field(60, ge=1, le=1440)
+    # The worker's own catch-up with the broker (missed fills, cancels, replaces) + reconcile.
+    worker_reconcile_seconds: int = Field(300, ge=1, le=86_400)
     data_dir: Path = Path("./data")
     watchlist: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

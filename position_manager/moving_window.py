@@ -1,8 +1,9 @@
 """A moving-window request budget: `limit` requests per `per_seconds` seconds.
 
 A log of the request times inside the window, so requests can never bunch around a boundary (a
-fixed window lets up to twice the limit through in a few seconds). The client's limiter
-(`broker.rate_limit`) and the simulator's server-side 429 budget are both this window.
+fixed window lets up to twice the limit through in a few seconds). The client's in-process budget
+(`broker.rate_limit`, and the shared budget's fallback when Redis is unreachable) and the
+simulator's server-side 429 budget are all this window.
 """
 
 from __future__ import annotations
@@ -32,26 +33,51 @@ class MovingWindow:
         while self._taken and self._taken[0] <= cutoff:
             self._taken.popleft()
 
-    def try_acquire(self) -> bool:
-        """Take one request from the budget if there is one."""
+    def try_acquire(self, limit: int | None = None) -> bool:
+        """Take one request from the budget if there is one (`limit`: a smaller budget for
+        this call, e.g. a share of the whole)."""
         with self._lock:
             now = self._clock()
             self._expire(now)
-            if len(self._taken) >= self.limit:
+            if len(self._taken) >= (self.limit if limit is None else limit):
                 return False
             self._taken.append(now)
             return True
 
-    def remaining(self) -> int:
-        with self._lock:
-            self._expire(self._clock())
-            return self.limit - len(self._taken)
-
-    def seconds_until_free(self) -> float:
-        """How long until the oldest request in the window leaves it (0 when budget remains)."""
+    def record(self) -> int:
+        """Log a request whatever the budget says (one made elsewhere, or one that arrived and
+        was refused); returns how many the window now holds, this one included."""
         with self._lock:
             now = self._clock()
             self._expire(now)
-            if len(self._taken) < self.limit:
+            self._taken.append(now)
+            return len(self._taken)
+
+    def used(self) -> int:
+        with self._lock:
+            self._expire(self._clock())
+            return len(self._taken)
+
+    def remaining(self) -> int:
+        return max(self.limit - self.used(), 0)
+
+    def seconds_until_free(self, limit: int | None = None) -> float:
+        """How long until a request fits again (0 when budget remains). With more than `limit`
+        in the window (`record`), that is when enough of the oldest have left it."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            over = len(self._taken) - (self.limit if limit is None else limit)
+            if over < 0:
+                return 0.0
+            return max(self._taken[over] + self.per_seconds - now, 0.0)
+
+    def seconds_until_change(self) -> float:
+        """How long until the oldest request leaves the window, i.e. until `remaining()` grows
+        (0 when the window is empty): what Alpaca's X-RateLimit-Reset announces."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            if not self._taken:
                 return 0.0
             return max(self._taken[0] + self.per_seconds - now, 0.0)

@@ -29,6 +29,16 @@ SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's or
 SESSION_KEY: Final = "pm:market:session"
 # stream -> last stream id committed to DuckDB: how the history sensor knows it is behind.
 HISTORY_INGESTED_KEY: Final = "pm:history:ingested"
+# order id -> what of the order the book has applied (book.applied): nothing is applied twice.
+APPLIED_ORDERS_KEY: Final = "pm:book:applied_orders"
+# Catching up with the broker (book.catchup): a hash of two broker times, `caught_up_to` (the
+# cursor) and `ledger_since` (from when the applied-order ledger knows every change applied).
+CATCH_UP_KEY: Final = "pm:book:catch_up"
+# One broker request budget per API key, shared by every process (broker.shared_rate_limit):
+# a sorted set of request times (Redis TIME, microseconds), and a key that exists while the
+# broker said "nothing left until Reset". {budget} is a hash of the key, never the key.
+RATE_BUDGET_KEY: Final = "pm:ratelimit:{budget}"
+RATE_BUDGET_BLOCK_KEY: Final = "pm:ratelimit:{budget}:blocked"
 
 # --- Fields of the position-state hash that other processes read -----------------------------
 STATE_EARNINGS_REDUCED_FOR: Final = "earnings_reduced_for"
@@ -40,6 +50,11 @@ def state_key(symbol: str) -> str:
 
 def risk_key(symbol: str) -> str:
     return RISK_PARAMS_KEY.format(symbol=symbol)
+
+
+def rate_budget_keys(budget: str) -> tuple[str, str]:
+    """The window and the broker-block keys of one shared request budget."""
+    return RATE_BUDGET_KEY.format(budget=budget), RATE_BUDGET_BLOCK_KEY.format(budget=budget)
 
 
 # --- Text -----------------------------------------------------------------------------------

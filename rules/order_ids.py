@@ -45,6 +45,11 @@ _PROFIT_LEVEL = re.compile(r"-tp([12])(?:-r\d+)?$")
 _BREACH_MARKER = "-breach-"
 
 
+def placed_for(client_order_id: str, position_key: str) -> bool:
+    """Whether an order's client id is one of this position's own (a stop, replace or exit)."""
+    return client_order_id.startswith(f"pm-{position_key}-")
+
+
 def entry_order_id(approval_id: str) -> str:
     return _checked(f"pm-entry-{approval_id}")
 

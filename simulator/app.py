@@ -22,8 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from position_manager.market_calendar import market_days, next_regular
+from position_manager.moving_window import MovingWindow
 from position_manager.sample_data import SAMPLE_BOOK
 from simulator import serialize
+from simulator.activities import activities_page
 from simulator.bars import bars_page
 from simulator.core import Simulator
 from simulator.faults import FaultAction
@@ -61,6 +63,18 @@ def _when(value: str | None) -> datetime | None:
         raise SimApiError(422, INVALID, f"invalid timestamp {value!r}") from None
 
 
+def rate_limit_headers(limiter: MovingWindow, *, wait: float) -> dict[str, str]:
+    """Alpaca's budget headers (`docs/alpaca-notes.md`, "Rate limit"; the OpenAPI specs'
+    `ratelimit_*` headers, on 200s, 4xx and 429s alike): the limit per minute, what remains,
+    and "the UNIX epoch when the remaining quota changes" (`wait` seconds from now, rounded up
+    to whole seconds as the spec's integer)."""
+    return {
+        "X-RateLimit-Limit": str(limiter.limit),
+        "X-RateLimit-Remaining": str(limiter.remaining()),
+        "X-RateLimit-Reset": str(math.ceil(time.time() + wait)),
+    }
+
+
 def api(sim: Simulator, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Wrap an Alpaca endpoint: count, authenticate, rate-limit, inject faults, map errors."""
 
@@ -71,17 +85,13 @@ def api(sim: Simulator, handler: Handler) -> Callable[[Request], Awaitable[Respo
         secret = request.headers.get("APCA-API-SECRET-KEY")
         if key != sim.config.api_key or secret != sim.config.secret_key:
             return _error(401, 40110000, "request is not authorized")
+        sim.note_arrival(key)
         limiter = sim.limiter_for(key)
-        headers = {"X-RateLimit-Limit": str(limiter.limit)}
         if not limiter.try_acquire():
             sim.count_extra("rate_limited")
-            reset = time.time() + limiter.seconds_until_free()
-            headers.update(
-                {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(math.ceil(reset))}
-            )
+            headers = rate_limit_headers(limiter, wait=limiter.seconds_until_free())
             return _json({"code": RATE_LIMITED, "message": "too many requests"}, 429, headers)
-        headers["X-RateLimit-Remaining"] = str(limiter.remaining())
-        headers["X-RateLimit-Reset"] = str(math.ceil(time.time() + limiter.per_seconds))
+        headers = rate_limit_headers(limiter, wait=limiter.seconds_until_change())
         action = sim.faults.decide(route)
         if sim.faults.latency_seconds:
             await asyncio.sleep(sim.faults.latency_seconds)
@@ -246,6 +256,12 @@ def get_latest_trades(request: Request, sim: Simulator) -> dict[str, Any]:
     return sim.latest_trades.body(symbols)
 
 
+def list_activities(request: Request, sim: Simulator) -> list[dict[str, Any]]:
+    with sim.engine.lock:
+        fills = list(sim.engine.book.fills)
+    return activities_page(request.path_params["activity_type"], fills, request.query_params)
+
+
 def get_bars(request: Request, sim: Simulator) -> dict[str, Any]:
     return bars_page(dict(request.query_params), sim.clock.now(), sim.config.max_bars_page)
 
@@ -315,7 +331,12 @@ async def sim_seed(request: Request, sim: Simulator) -> dict[str, Any]:
 def sim_stats(request: Request, sim: Simulator) -> dict[str, Any]:
     if request.method == "POST":
         sim.reset_stats()
-    return {"requests": 0, **sim.stats}
+    return {
+        "requests": 0,
+        "peak_requests_per_window": 0,
+        **sim.stats,
+        "rate_window_seconds": sim.config.rate_window_seconds,
+    }
 
 
 def sim_book(request: Request, sim: Simulator) -> Response:
@@ -353,6 +374,7 @@ def build_app(sim: Simulator) -> Starlette:
         a("/v2/orders/{order_id}", get_order, ["GET"]),
         a("/v2/orders/{order_id}", replace_order, ["PATCH"]),
         a("/v2/orders/{order_id}", cancel_order, ["DELETE"]),
+        a("/v2/account/activities/{activity_type}", list_activities, ["GET"]),
         a("/v2/stocks/bars", get_bars, ["GET"]),
         a("/v2/stocks/trades/latest", get_latest_trades, ["GET"]),
         c("/sim/quotes", sim_quotes, ["POST"]),

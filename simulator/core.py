@@ -33,6 +33,9 @@ from simulator.updates import TradeUpdate
 
 log = logging.getLogger(__name__)
 
+# The most authenticated requests one key sent in any rolling window (`rate_window_seconds`).
+PEAK_STAT = "peak_requests_per_window"
+
 
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
@@ -42,6 +45,9 @@ class Simulator:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._limiters: dict[str, MovingWindow] = {}
+        # Every authenticated request per key, refused or not: the peak of this log is what a
+        # client's own limiter is judged by (stats "peak_requests_per_window").
+        self._arrivals: dict[str, MovingWindow] = {}
         self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
         self.latest_trades = LatestTrades()  # the data feed's prints (trades/latest)
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
@@ -126,6 +132,18 @@ class Simulator:
                 self._limiters[api_key] = limiter
             return limiter
 
+    def note_arrival(self, api_key: str) -> None:
+        """Log an authenticated request for `api_key` (before its budget is checked) and keep
+        the peak number seen in any rolling `rate_window_seconds` window."""
+        with self._stats_lock:
+            arrivals = self._arrivals.get(api_key)
+            if arrivals is None:
+                arrivals = MovingWindow(self.config.rate_limit, self.config.rate_window_seconds)
+                self._arrivals[api_key] = arrivals
+            in_window = arrivals.record()
+            if in_window > self.stats[PEAK_STAT]:
+                self.stats[PEAK_STAT] = in_window
+
     def count(self, route: str) -> None:
         with self._stats_lock:
             self.stats["requests"] += 1
@@ -140,8 +158,11 @@ class Simulator:
         return self.stats["requests"]
 
     def reset_stats(self) -> None:
+        """Counters and the arrival logs start over; the 429 budget does not (as at Alpaca, no
+        control call hands out a fresh one)."""
         with self._stats_lock:
             self.stats.clear()
+            self._arrivals.clear()
 
     def feed_quote(
         self,

@@ -12,14 +12,16 @@ fill from the first quote after the electing one, with `slippage_bps`; one fill 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from position_manager.market_calendar import NEW_YORK
 from position_manager.session import Session
 from simulator.config import EngineConfig
 from simulator.lifecycle import WORKING, Lifecycle
 from simulator.order_rules import STOP_TYPES, plain, tick_for
-from simulator.state import EngineState, SimBook, SimOrder, SimPosition, SimQuote
+from simulator.state import EngineState, SimBook, SimFill, SimOrder, SimPosition, SimQuote
 from simulator.updates import TradeUpdates
 
 _AVG_PLACES = Decimal("0.000001")
@@ -212,9 +214,31 @@ class Matcher:
         elif order.status not in ("pending_cancel", "pending_replace"):
             order.status = "partially_filled"  # a pending request keeps its state until it lands
         self.state.index(order)
+        book.fills.append(fill_record(order, qty, price, now))
         self.updates.emit(
             "fill" if order.status == "filled" else "partial_fill", order, price=price, qty=qty
         )
+
+
+def fill_record(order: SimOrder, qty: Decimal, price: Decimal, now: datetime) -> SimFill:
+    """The account activity of one execution. Its id is Alpaca's form: the time in New York
+    (the OpenAPI example pairs `20220202135509981::...` with `2022-02-02T18:55:09.981482Z`),
+    `::`, a UUID."""
+    stamp = now.astimezone(NEW_YORK).strftime("%Y%m%d%H%M%S%f")[:17]
+    done = order.filled_qty >= order.qty
+    return SimFill(
+        id=f"{stamp}::{uuid.uuid4()}",
+        order_id=order.id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=qty,
+        cum_qty=order.filled_qty,
+        leaves_qty=max(order.qty - order.filled_qty, Decimal(0)),
+        price=price,
+        transaction_time=now,
+        order_status=order.status,
+        type="fill" if done else "partial_fill",
+    )
 
 
 def fill_price(order: SimOrder, quote: SimQuote) -> Decimal | None:

@@ -15,12 +15,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from simulator.state import SimBook, SimOrder, SimPosition, SimQuote
+from simulator.state import SimBook, SimFill, SimOrder, SimPosition, SimQuote
 
 SNAPSHOT_VERSION = 1
 
 _DECIMALS = {
     "qty",
+    "cum_qty",
+    "leaves_qty",
+    "price",
     "filled_qty",
     "filled_avg_price",
     "limit_price",
@@ -47,6 +50,7 @@ _DATETIMES = {
     "failed_at",
     "timestamp",
     "last_order_ts",
+    "transaction_time",
 }
 
 
@@ -92,6 +96,7 @@ def book_from_json(text: str) -> SimBook:
         last_order_ts=(
             datetime.fromisoformat(raw["last_order_ts"]) if raw.get("last_order_ts") else None
         ),
+        fills=[_decode_fields(SimFill, v) for v in raw.get("fills") or ()],
     )
 
 

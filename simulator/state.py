@@ -96,6 +96,23 @@ class SimQuote:
 
 
 @dataclass(slots=True)
+class SimFill:
+    """One execution, as the account activities report it (`GET /v2/account/activities/FILL`)."""
+
+    id: str  # "<yyyymmddhhmmssmmm New York>::<uuid>", Alpaca's form and its paging token
+    order_id: str
+    symbol: str
+    side: str
+    qty: Decimal  # this execution
+    cum_qty: Decimal  # the order's filled quantity after it
+    leaves_qty: Decimal
+    price: Decimal
+    transaction_time: datetime
+    order_status: str  # the order's status right after this execution
+    type: str  # "fill" (the order is done) | "partial_fill"
+
+
+@dataclass(slots=True)
 class SimBook:
     account_id: str
     account_number: str
@@ -106,6 +123,7 @@ class SimBook:
     positions: dict[str, SimPosition] = field(default_factory=dict)
     quotes: dict[str, SimQuote] = field(default_factory=dict)
     last_order_ts: datetime | None = None
+    fills: list[SimFill] = field(default_factory=list)  # every execution, oldest first
 
 
 def new_book(config: EngineConfig, now: datetime) -> SimBook:

@@ -53,14 +53,16 @@ class Consumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def read(self, block_ms: int | None = None) -> list[Message]:
-        """New messages (">"), up to `count` per stream; blocks at most `block_ms` (None: the
-        configured time, 0: do not block)."""
+    def read(
+        self, block_ms: int | None = None, streams: Sequence[str] | None = None
+    ) -> list[Message]:
+        """New messages (">"), up to `count` per stream (of `streams`, default all); blocks at
+        most `block_ms` (None: the configured time, 0: do not block)."""
         block = self.config.block_ms if block_ms is None else block_ms
         reply: Any = self.client.xreadgroup(
             self.config.group,
             self.config.consumer,
-            dict.fromkeys(self.streams, ">"),
+            dict.fromkeys(streams or self.streams, ">"),
             count=self.config.count,
             block=block if block > 0 else None,
         )
@@ -70,10 +72,11 @@ class Consumer:
             out.extend((stream, msg_id, fields) for msg_id, fields in entries)
         return out
 
-    def read_own_pending(self) -> list[Message]:
-        """Messages delivered to this consumer name but never acked (a restart after a crash)."""
+    def read_own_pending(self, streams: Sequence[str] | None = None) -> list[Message]:
+        """Messages delivered to this consumer name but never acked (a restart after a crash),
+        of `streams` (default all)."""
         out: list[Message] = []
-        for stream in self.streams:
+        for stream in streams or self.streams:
             reply: Any = self.client.xreadgroup(
                 self.config.group, self.config.consumer, {stream: "0"}, count=self.config.count
             )

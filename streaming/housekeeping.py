@@ -2,7 +2,10 @@
 
 Heartbeat and health hash, alerts (large loss, unprotected, stale data, circuit open), refreshing
 risk parameters, the daily pre-earnings check, reclaiming idle pending messages, the session, and
-`command.reconcile` (its broker reads run on the executor's threads, not the loop).
+reconciling with the broker: on `command.reconcile`, after Redis comes back, and by itself every
+`WORKER_RECONCILE_SECONDS`. A reconcile first catches up with what the broker did that the
+streams did not say (`book.catchup`), then compares positions and open orders; its broker reads
+run on the executor's threads, not the loop.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from typing import Any
 
 import redis
 
+from book.catchup import BrokerView, read_broker, reconcile_with_broker, references
 from book.engine import Engine
 from book.executor import Job, OrderExecutor
 from book.health import AlertThrottle, heartbeat, write_health
 from book.lease import LeaseKeeper
-from book.reconcile import reconcile
 from book.risk import load_risk_params
 from book.session import read_session
 from book.state import Changes, StateStore
@@ -58,7 +61,9 @@ class Housekeeping:
         leases: LeaseKeeper,
         submit: Callable[[Job | None], bool],
         redeliver: Callable[[list[Message]], None],
+        drain_orders: Callable[[], None],
         risk_refresh_seconds: float,
+        reconcile_seconds: float,
         interval: float = 1.0,
     ) -> None:
         self.engine = engine
@@ -70,7 +75,12 @@ class Housekeeping:
         self.leases = leases
         self.submit = submit
         self.redeliver = redeliver
+        # Applies the order updates already in the stream, so a catch-up adds only what the
+        # stream never carried.
+        self.drain_orders = drain_orders
         self.interval = interval
+        self.reconcile_seconds = reconcile_seconds
+        self._last_reconcile = time.monotonic()
         self.alerts = AlertThrottle(300.0)
         # ATR_CACHE_TTL: how long risk parameters are reused before they are read again (the
         # pipeline publishes them daily at 06:30 New York; a new symbol is read on first use).
@@ -83,8 +93,9 @@ class Housekeeping:
         self._last_probe = -1e18
         self._alpaca_ok = True
         self._probe: Future[bool] | None = None
-        self._reconcile: Future[Any] | None = None
+        self._reconcile: Future[BrokerView] | None = None
         self._reconcile_acks: list[tuple[str, Any]] = []
+        self._reconcile_read_since = 0.0
 
     # --- session ------------------------------------------------------------------------------
     def load_session(self) -> None:
@@ -104,14 +115,25 @@ class Housekeeping:
     def saw_quote(self) -> None:
         self.last_quote_at = datetime.now(UTC)
 
-    # --- reconcile command --------------------------------------------------------------------
-    def request_reconcile(self, ack: tuple[str, Any]) -> None:
-        self._reconcile_acks.append(ack)
-        if self._reconcile is None:
-            broker = self.broker
-            self._reconcile = self.executor.background(
-                lambda: (broker.list_positions(), broker.list_open_orders())
-            )
+    # --- reconcile ----------------------------------------------------------------------------
+    def request_reconcile(
+        self, ack: tuple[str, Any] | None = None, *, why: str = "command"
+    ) -> None:
+        """Read the broker on a background thread; the loop applies the answer (`ack`: the
+        message that asked, acked then). One read at a time: a request during one joins it."""
+        if ack is not None:
+            self._reconcile_acks.append(ack)
+        if self._reconcile is not None:
+            return
+        self._last_reconcile = time.monotonic()
+        self._reconcile_read_since = self.engine.clock()
+        broker = self.broker
+        cursor = self.store.catch_up_cursor()
+        refs = references(self.engine)
+        since = cursor.caught_up_to
+        log_kv(log, logging.INFO, "reconciling with the broker", why=why,
+               caught_up_to=since.isoformat() if since else None)  # fmt: skip
+        self._reconcile = self.executor.background(lambda: read_broker(broker, cursor, refs))
 
     def _finish_reconcile(self, changes: Changes) -> None:
         future = self._reconcile
@@ -122,8 +144,9 @@ class Housekeeping:
             changes.ack(stream, msg_id)
         self._reconcile_acks = []
         try:
-            positions, orders = future.result()
+            view = future.result()
         except Exception as exc:
+            log_kv(log, logging.ERROR, "reconcile failed", error=str(exc))
             changes.emit(
                 events.POSITION_ERROR,
                 {
@@ -133,7 +156,10 @@ class Housekeeping:
                 },
             )
             return
-        jobs, _summary = reconcile(self.engine, positions, orders, changes)
+        self.drain_orders()
+        jobs, _summary = reconcile_with_broker(
+            self.engine, view, changes, read_since=self._reconcile_read_since
+        )
         for job in jobs:
             self.submit(job)
 
@@ -147,6 +173,8 @@ class Housekeeping:
             return
         self._last_tick = now
         self._maintain_leases(stopping)
+        if not stopping and now - self._last_reconcile >= self.reconcile_seconds:
+            self.request_reconcile(why="timer")
         if now - self._last_risk >= self.risk_refresh_seconds:
             self._last_risk = now
             self.engine.risk.update(load_risk_params(self.client, self.engine.held))

@@ -4,6 +4,12 @@ the XNYS calendar when there is no broker.
 The broker's clock says only open/closed and the next open/close, so PRE and POST come from the
 calendar around it; with the clock's own timestamp (the simulator's may run fast or frozen) the
 session follows the broker's time, not ours.
+
+When the clock call fails (a 5xx or 429, or our own limiter or breaker refusing it) the last
+known session is kept: the calendar at the host's time is not the broker's session (a simulated
+clock, a halt, an early close), and flipping REGULAR to CLOSED on one failed call would stop
+trailing and profit-taking. Only with no session known at all (the first call of a process
+that finds none in Redis) does the calendar decide.
 """
 
 from __future__ import annotations
@@ -42,14 +48,34 @@ class SessionPublisher:
         self._thread = threading.Thread(target=self._run, name="session-publisher", daemon=True)
 
     def session_now(self) -> Session:
-        if self._broker is not None:
-            try:
-                return broker_session(self._broker)
-            except Exception as exc:
-                log_kv(
-                    log, logging.WARNING, "clock unavailable, using the calendar", error=str(exc)
-                )
-        return calendar_session(datetime.now(UTC))
+        if self._broker is None:
+            return calendar_session(datetime.now(UTC))
+        try:
+            return broker_session(self._broker)
+        except Exception as exc:
+            known = self.current or self._published()
+            log_kv(
+                log,
+                logging.WARNING,
+                "clock unavailable, keeping the last known session"
+                if known is not None
+                else "clock unavailable and no session known, using the calendar",
+                session=known.value if known is not None else None,
+                error=type(exc).__name__,
+                detail=str(exc)[:200],
+            )
+            return known if known is not None else calendar_session(datetime.now(UTC))
+
+    def _published(self) -> Session | None:
+        """The session in Redis (published by an earlier process), if any."""
+        try:
+            raw = self._client.get(redis_schema.SESSION_KEY)
+        except Exception:
+            return None
+        try:
+            return Session(redis_schema.text(raw)) if raw else None
+        except ValueError:
+            return None
 
     def publish_if_changed(self) -> Session:
         session = self.session_now()

@@ -4,6 +4,11 @@
 loops until a stop event; `run_worker()` is what the CLI calls. Per pass: apply finished order
 jobs, run due retries, read every stream (COUNT per stream, short BLOCK), dispatch, then commit
 state + events + acks in one MULTI/EXEC.
+
+After a crash or an outage (`start`, and `run` when Redis comes back) the worker does not trust
+the streams to have told it everything: it applies the order updates waiting in the stream,
+then asks the broker what else happened since it last caught up (`book.catchup`) before the
+startup scan concludes anything.
 """
 
 from __future__ import annotations
@@ -17,20 +22,22 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
+from book.applied import decode_entries
+from book.catchup import read_broker, reconcile_with_broker, references
 from book.engine import Engine
 from book.executor import Job, OrderExecutor
 from book.guard import OrderGuard
 from book.lease import LeaseKeeper
 from book.outcomes import apply_outcome
-from book.reconcile import reconcile
 from book.recovery import recover_inflight
 from book.risk import load_risk_params, risk_loader
 from book.state import Changes, StateStore
 from broker.interface import Broker
+from broker.resilience import StartAbandonedError, call_until_answered
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.logging import log_kv
@@ -42,6 +49,7 @@ from streaming.dispatch import Dispatcher
 from streaming.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STREAMS = (
     events.SESSION_STREAM,
@@ -69,6 +77,7 @@ class Worker:
         on_job: Callable[[Job], None] | None = None,
         housekeeping_interval: float = 1.0,
         wait: Callable[[float], None] = time.sleep,
+        startup_backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -76,8 +85,11 @@ class Worker:
         cfg = consumer or ConsumerConfig(consumer=default_consumer_name())
         self.consumer = Consumer(client, STREAMS, cfg)
         self.store = StateStore(client, cfg.group)
-        # Standing per-symbol leases: no Redis round trip before an order (book.lease).
-        self.leases = LeaseKeeper(client)
+        # Standing per-symbol leases: no Redis round trip before an order (book.lease). The
+        # consumer name is the worker's identity: a restart takes its own leases back at once.
+        self.leases = LeaseKeeper(client, owner=cfg.consumer)
+        self.startup_backoff = startup_backoff  # first and longest wait for a broker at start
+        self._redis_lost = False
         guard = OrderGuard(self._position_of, settings.max_order_notional)
         self.executor = OrderExecutor(
             broker,
@@ -105,7 +117,9 @@ class Worker:
             leases=self.leases,
             submit=self.submit,
             redeliver=self.redeliver,
+            drain_orders=self.drain_orders,
             risk_refresh_seconds=float(settings.atr_cache_ttl),
+            reconcile_seconds=float(settings.worker_reconcile_seconds),
             interval=housekeeping_interval,
         )
         self.dispatch = Dispatcher(self.engine, self.housekeeping, self.submit)
@@ -113,21 +127,36 @@ class Worker:
         self.stopping = False
 
     # --- start --------------------------------------------------------------------------------
-    def start(self, *, scan_timeout: float = 30.0) -> ReconcileSummary:
-        """Groups, persisted state, session, risk parameters, the startup scan (placing what is
-        missing and waiting for it), then the messages this consumer left unacked."""
+    def start(
+        self, *, scan_timeout: float = 30.0, stop: threading.Event | None = None
+    ) -> ReconcileSummary:
+        """Groups, persisted state (with the ledger of applied order updates), session; the
+        exits sent just before a crash (found by client id); the order updates waiting in the
+        stream; then one read of the broker: what it did since the book last caught up (applied
+        as the updates it should have sent) and its positions and open orders (the startup
+        scan, placing what is missing and waiting for it); then the other messages this consumer
+        left unacked. A broker answering 429/5xx is asked again with backoff until it answers
+        (or `stop` is set: `StartAbandonedError`)."""
         self.consumer.ensure_groups()
         self.engine.load(self.store.load_all())
+        self.engine.applied.load(decode_entries(self.store.load_applied()))
         self.housekeeping.load_session()
-        positions = self.broker.list_positions()
-        orders = self.broker.list_open_orders()
-        self.engine.risk.update(
-            load_risk_params(self.client, {p.symbol for p in positions} | set(self.engine.held))
-        )
-        self.leases.maintain({p.symbol for p in positions} | set(self.engine.held))
         changes = Changes()
-        recover_inflight(self.engine, self.broker, changes)
-        jobs, summary = reconcile(self.engine, positions, orders, changes)
+        self._until_answered(
+            lambda: recover_inflight(self.engine, self.broker, changes), "in-flight exits", stop
+        )
+        self.store.commit(changes)
+        backlog = self.apply_order_backlog()
+        refs = references(self.engine)
+        cursor = self.store.catch_up_cursor()
+        view = self._until_answered(
+            lambda: read_broker(self.broker, cursor, refs), "the startup read", stop
+        )
+        symbols = {p.symbol for p in view.positions} | set(self.engine.held)
+        self.engine.risk.update(load_risk_params(self.client, symbols))
+        self.leases.maintain(symbols)
+        changes = Changes()
+        jobs, summary = reconcile_with_broker(self.engine, view, changes)
         self.store.commit(changes)
         for job in jobs:
             self.submit(job)
@@ -143,12 +172,51 @@ class Worker:
             stops_resized=len(summary.stops_to_resize),
             duplicates_cancelled=len(summary.duplicates_to_cancel),
             orphans_cancelled=len(summary.orphans_to_cancel),
+            order_updates_waiting=backlog,
+            caught_up_from=view.since.isoformat() if view.since else None,
         )
         pending = self.consumer.read_own_pending()
         if pending:
             self.redeliver(pending)
         self.housekeeping.tick(force=True)
         return summary
+
+    def _until_answered(
+        self, operation: Callable[[], T], what: str, stop: threading.Event | None
+    ) -> T:
+        first, longest = self.startup_backoff
+        return call_until_answered(
+            operation,
+            what=what,
+            wait=stop.wait if stop is not None else None,
+            first_wait=first,
+            max_wait=longest,
+        )
+
+    def apply_order_backlog(self, max_batches: int = 100) -> int:
+        """Apply the order updates waiting for this consumer (its own pending ones, then the
+        unread) before the broker is read, so a position that closed while the worker was down
+        is closed by its fill, at its price, not found missing by the scan. Their order jobs
+        are dropped: the startup scan decides from the broker's positions and open orders.
+        Returns how many messages were applied."""
+        scan = Dispatcher(self.engine, self.housekeeping, lambda job: False)
+        pending = self.consumer.read_own_pending([events.ORDERS_STREAM])
+        if pending:
+            self.handle(pending, redelivered=True, dispatch=scan)
+        count = len(pending)
+        for _ in range(max_batches):
+            batch = self.consumer.read(0, [events.ORDERS_STREAM])
+            if not batch:
+                break
+            self.handle(batch, dispatch=scan)
+            count += len(batch)
+        return count
+
+    def drain_orders(self) -> None:
+        """Apply the order updates already in the stream (before a catch-up applies the rest)."""
+        messages = self.consumer.read(0, [events.ORDERS_STREAM])
+        if messages:
+            self.handle(messages)
 
     # --- the loop -----------------------------------------------------------------------------
     def _position_of(self, symbol: str) -> Position | None:
@@ -188,13 +256,19 @@ class Worker:
         consumer): those past the delivery limit are dead-lettered, the rest handled."""
         self.handle(messages, redelivered=True)
 
-    def handle(self, messages: list[Message], *, redelivered: bool = False) -> None:
+    def handle(
+        self,
+        messages: list[Message],
+        *,
+        redelivered: bool = False,
+        dispatch: Dispatcher | None = None,
+    ) -> None:
         changes = Changes()
         if redelivered:
             messages, poison = self.consumer.split_poison(messages)
             for message in poison:
                 changes.dead(message[0], message[1], message[2], "delivery limit exceeded")
-        self.dispatch.messages(messages, changes)
+        (dispatch or self.dispatch).messages(messages, changes)
         self.store.commit(changes)
 
     def _apply_completed(self, changes: Changes) -> None:
@@ -222,10 +296,21 @@ class Worker:
                 self.process_batch()
             except redis.RedisError as exc:
                 log_kv(log, logging.ERROR, "redis error in the loop", error=str(exc))
+                self._redis_lost = True
                 stop_event.wait(1.0)
+                continue
+            if self._redis_lost:
+                self.redis_back()
         self.wait_idle(10.0)
         self.release_leases()  # before the heartbeat goes: an outside job may act at once
         self.housekeeping.tick(force=True, stopping=True)
+
+    def redis_back(self) -> None:
+        """Redis answers again after an outage: order updates published meanwhile were lost
+        (the bridge or the simulator could not write them), so ask the broker."""
+        self._redis_lost = False
+        log_kv(log, logging.WARNING, "redis is back, catching up with the broker")
+        self.housekeeping.request_reconcile(why="redis reconnect")
 
     def release_leases(self) -> None:
         try:
@@ -250,7 +335,11 @@ def run_worker(
     client = redis.Redis.from_url(redis_url)
     worker = Worker(settings, broker, client, consumer=consumer)
     try:
-        summary = worker.start()
+        try:
+            summary = worker.start(stop=stop_event)
+        except StartAbandonedError as exc:
+            log_kv(log, logging.WARNING, "worker stopped before it started", reason=str(exc))
+            return ReconcileSummary()
         tune_interpreter()
         log_kv(
             log,

@@ -19,6 +19,7 @@ from typing import Any, Final
 import dagster as dg
 import redis
 
+from book.catchup import read_broker, reconcile_with_broker, references
 from book.executor import JobResult
 from book.health import WORKER_MAX_AGE_SECONDS, WorkerStatus, check_worker_down, worker_status
 from book.jobs import JobBook
@@ -140,7 +141,10 @@ def reconcile_once(
             return ReconcileOutcome("worker", summary.positions, count, details={"found": found})
         check_worker_down(client)  # raises alert.worker_down, at most once per 5 min
         recover_inflight(engine, broker, changes)
-        jobs, summary = reconcile(engine, positions, orders, changes)
+        # What the broker did while nobody listened (fills, cancels): applied first, so a
+        # position the broker no longer holds is closed at its fill price (book.catchup).
+        view = read_broker(broker, book.store.catch_up_cursor(), references(engine))
+        jobs, summary = reconcile_with_broker(engine, view, changes)
         book.commit(changes)
         found = findings(summary)
         changes = Changes()

@@ -166,3 +166,51 @@ def test_orders_leave_without_a_lease_round_trip(harness: Harness) -> None:
     harness.client.ping()  # one more command so the monitor loop sees `done`
     watcher.join(5)
     assert commands == []
+
+
+def _killed_between_the_stop_cancel_and_the_sale(harness: Harness) -> None:
+    """A full exit cancels the stop, then sells: the worker dies between the two, leaving its
+    standing leases behind (they live 15 s) and the position without a stop."""
+    sim = harness.sim.simulator
+    sim.seed_positions([("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)})
+    harness.start()
+    (stop,) = harness.stops("AAPL")
+    harness.broker.cancel_order(stop.id)
+    sim.engine.process_pending()  # the cancel lands
+    assert harness.stops("AAPL") == []
+    harness.kill()
+    assert harness.client.get(lease_key("AAPL")) is not None  # the dead worker's, still live
+
+
+def test_a_restarted_worker_takes_its_own_leases_back_at_once(harness: Harness) -> None:
+    _killed_between_the_stop_cancel_and_the_sale(harness)
+    worker = harness.start()  # the same worker name: the same owner
+    assert [s.qty for s in harness.stops("AAPL")] == [100]  # placed during the start, not 15 s on
+    assert harness.client.get(lease_key("AAPL")) == worker.leases.token.encode()
+    assert not worker.engine.retry.waiting("AAPL")
+
+
+def test_a_lease_of_another_live_owner_is_still_respected(harness: Harness) -> None:
+    _killed_between_the_stop_cancel_and_the_sale(harness)
+    harness.client.delete(lease_key("AAPL"))
+    outside = SymbolLease(harness.client, "AAPL", owner="reconcile")
+    assert outside.acquire()  # the reconciliation job acts on AAPL right now
+    worker = harness.start()
+    assert harness.stops("AAPL") == []  # the worker waits for it
+    assert harness.client.get(lease_key("AAPL")) == outside.token.encode()
+    assert worker.engine.retry.waiting("AAPL")
+    outside.release()
+
+
+def test_a_keeper_never_takes_a_lease_of_an_owner_whose_name_starts_like_its_own(
+    redis_client: redis.Redis,
+) -> None:
+    other = LeaseKeeper(redis_client, owner="worker-a:b")  # ":" cannot make it look like ours
+    other.maintain({"AAA"})
+    mine = LeaseKeeper(redis_client, owner="worker-a")
+    mine.maintain({"AAA"})
+    assert not mine.holds("AAA")
+    assert redis_client.get(lease_key("AAA")) == other.token.encode()
+    again = LeaseKeeper(redis_client, owner="worker-a:b")  # the same owner, restarted
+    assert again.verify("AAA")
+    assert redis_client.get(lease_key("AAA")) == again.token.encode()

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from decimal import Decimal
 
+import pytest
+
+from broker.alpaca_adapter import AlpacaBroker
+from broker.errors import BrokerError
+from broker.rate_limit import RateLimiter
 from position_manager import events
 from position_manager.broker_types import OrderKind, OrderRequest, OrderSide, TimeInForce
+from position_manager.config import Settings
+from streaming.worker import run_worker
 from tests.support.waits import wait_until
 from tests.support.worker_harness import Harness, risk_params
 
@@ -114,3 +123,38 @@ def test_cancelled_stop_is_replaced_with_a_new_generation(harness: Harness) -> N
     assert len(stops) == 1 and stops[0].id != first.id
     assert stops[0].client_order_id.endswith("-stop-g1")
     assert harness.state("AAPL")["stop_generation"] == "1"
+
+
+def test_a_start_that_meets_429s_asks_again_and_protects_the_book(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the outside harness: a restart whose first `list_positions` got three 429s
+    logged "worker failed" and exited 1, leaving every position to the schedule."""
+    sim = harness.sim.simulator
+    sim.seed_positions([("AAPL", Decimal(100), Decimal(100))], marks={"AAPL": Decimal(100)})
+    sim.set_faults(fail_next=3, error_status=429, path_contains="GET /v2/positions")
+    caplog.set_level(logging.WARNING, logger="broker.resilience")
+    harness.start(startup_backoff=(0.001, 0.01))
+    assert [s.qty for s in harness.stops("AAPL")] == [100]
+    asked = [r for r in caplog.records if "broker not answering" in r.getMessage()]
+    assert len(asked) == 3 and all("RateLimitedError" in r.getMessage() for r in asked)
+
+
+def test_a_start_still_waiting_for_the_broker_stops_cleanly_when_asked(
+    settings: Settings, harness: Harness
+) -> None:
+    harness.sim.simulator.set_faults(error_rate=1.0, error_status=503, path_contains="/v2/")
+    stop = threading.Event()
+    stop.set()  # SIGTERM while the broker still answers 503
+    summary = run_worker(settings, harness.broker, harness.redis_url, stop)
+    assert summary.positions == 0  # returned (exit 0), did not raise
+    harness.sim.simulator.clear_faults()
+
+
+def test_a_refused_login_at_start_is_not_asked_again(harness: Harness) -> None:
+    """A 4xx (here 401, wrong keys) will fail the same way again: it is raised at once."""
+    harness.broker = AlpacaBroker(
+        "wrong", "keys", base_url=harness.sim.url, rate_limiter=RateLimiter(10_000, 60)
+    )
+    with pytest.raises(BrokerError):
+        harness.start(startup_backoff=(0.001, 0.01))

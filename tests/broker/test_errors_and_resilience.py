@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from broker.alpaca_adapter import AlpacaBroker
 from broker.errors import (
@@ -248,28 +249,31 @@ def test_blocking_callers_wait_and_stay_under_the_brokers_limit() -> None:
     assert 1.9 < elapsed < 4.0  # 25 requests at 10/s need two full windows of waiting
 
 
-def test_a_429_from_the_broker_is_typed_and_retried_with_backoff() -> None:
-    # Another process shares the key: the broker says 429 though our own budget has room.
+def test_a_429_from_the_broker_is_typed_and_the_budget_refuses_until_its_reset() -> None:
+    # Another client on the key spent the budget: the broker says 429 though ours has room.
     with start_simulator(
-        lifecycle="instant",
-        clock_start=REGULAR_OPEN_MORNING,
-        clock_speed=0,
-        rate_limit=2,
-        rate_window_seconds=1,
+        lifecycle="instant", clock_start=REGULAR_OPEN_MORNING, clock_speed=0, rate_limit=2
     ) as handle:
-        policy = ResiliencePolicy(retry_attempts=2, retry_initial_wait=0.001, retry_max_wait=0.01)
-        broker = make_broker(handle, policy=policy)
-        broker.get_clock()
-        broker.get_clock()
-        with pytest.raises(RateLimitedError) as caught:
+        headers = {"APCA-API-KEY-ID": handle.api_key, "APCA-API-SECRET-KEY": handle.secret_key}
+        for _ in range(2):
+            assert requests.get(f"{handle.url}/v2/clock", headers=headers, timeout=5).ok
+        broker = make_broker(handle, rate_limit_wait=0.2)
+        with broker.non_blocking(), pytest.raises(RateLimitedError) as caught:
             broker.get_clock()
         assert caught.value.status == 429
-        assert handle.simulator.stats["rate_limited"] == 2  # first try + one retry
+        # Until the 429's Reset (about a minute away) nothing more is sent: refused here.
+        with broker.non_blocking(), pytest.raises(RateLimitedError) as refused:
+            broker.get_clock()
+        assert refused.value.status is None
+        started = time.monotonic()
+        with pytest.raises(RateLimitedError, match="until its reset"):
+            broker.get_clock()  # a blocking caller waits its 0.2 s, then gives up
+        assert 0.15 < time.monotonic() - started < 2.0
+        assert handle.simulator.stats["rate_limited"] == 1
+        assert handle.simulator.stats["GET /v2/clock"] == 3
 
 
 def test_429_response_carries_rate_limit_headers(sim: SimulatorHandle) -> None:
-    import requests
-
     with start_simulator(lifecycle="instant", rate_limit=1, rate_window_seconds=60) as handle:
         headers = {"APCA-API-KEY-ID": handle.api_key, "APCA-API-SECRET-KEY": handle.secret_key}
         ok = requests.get(f"{handle.url}/v2/clock", headers=headers, timeout=5)

@@ -1,51 +1,19 @@
-"""The simulator's JSON validates against Alpaca's official OpenAPI schemas.
-
-OpenAPI 3.0 marks optional nulls with `nullable: true`, which JSON Schema does not know: the
-schemas are translated (nullable -> a "null" alternative) before validating with jsonschema.
-"""
+"""The simulator's JSON validates against Alpaca's official OpenAPI schemas (the check, with
+its nullable translation, is `tests.support.openapi`)."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import requests
 
 from simulator import EngineConfig, SimulatorConfig, SimulatorHandle, start_simulator
+from tests.support.openapi import check_schema as _check
 from tests.support.simulator import REGULAR_OPEN_MORNING
 
-SPECS = Path("/work/shared/alpaca-openapi")
 D = Decimal
-
-
-def _nullable_to_json_schema(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_nullable_to_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _nullable_to_json_schema(v) for k, v in node.items()}
-    if node.pop("nullable", False):
-        if "type" in node and "$ref" not in node and "enum" not in node:
-            node["type"] = [node["type"], "null"]
-        else:
-            return {"anyOf": [node, {"type": "null"}]}
-    return node
-
-
-def _validator(spec_file: str, schema_name: str) -> jsonschema.Draft7Validator:
-    spec = json.loads((SPECS / spec_file).read_text())
-    schemas = _nullable_to_json_schema(spec["components"]["schemas"])
-    root = {"$ref": f"#/components/schemas/{schema_name}", "components": {"schemas": schemas}}
-    return jsonschema.Draft7Validator(root)
-
-
-def _check(spec_file: str, schema_name: str, instance: Any) -> None:
-    errors = sorted(_validator(spec_file, schema_name).iter_errors(instance), key=str)
-    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
 
 
 @pytest.fixture

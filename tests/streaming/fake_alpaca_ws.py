@@ -27,6 +27,7 @@ class FakeAlpacaStreams:
         self.subscribed = {"data": threading.Event(), "trading": threading.Event()}
         self.later_quote_subscriptions: list[str] = []
         self.auth_seen: list[Any] = []
+        self.trading_sockets: list[ServerConnection] = []  # every trade-update connection
         self.port = 0
 
     def start(self) -> FakeAlpacaStreams:
@@ -111,6 +112,7 @@ class FakeAlpacaStreams:
         )
         json.loads(await ws.recv())  # listen
         await ws.send(json.dumps({"stream": "listening", "data": {"streams": ["trade_updates"]}}))
+        self.trading_sockets.append(ws)
         self.subscribed["trading"].set()
         await self._stream_until_closed(ws, "trading")
 
@@ -135,6 +137,15 @@ class FakeAlpacaStreams:
 
     def push_trade_update(self, data: dict[str, Any]) -> None:
         self._put("trading", json.dumps({"stream": "trade_updates", "data": data}))
+
+    def drop_trading(self) -> None:
+        """Close the live trade-update connections (a network blip): the client reconnects."""
+
+        async def _drop() -> None:
+            for ws in self.trading_sockets:
+                await ws.close()
+
+        asyncio.run_coroutine_threadsafe(_drop(), self._loop).result(5)
 
     def poke(self) -> None:
         """A harmless frame on both streams: wakes a client blocked in recv so it sees a stop

@@ -3,6 +3,7 @@ websocket server; and the session publisher on the simulator's clock."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,10 +11,12 @@ import pytest
 import redis
 
 from position_manager import events, redis_schema
+from position_manager.market_calendar import session_at as calendar_session
+from position_manager.session import Session
 from streaming.bridges.follow import QuoteFollower
 from streaming.bridges.market_data import QuoteBridge
 from streaming.bridges.trade_updates import TradeUpdateBridge
-from streaming.session_publisher import SessionPublisher
+from streaming.session_publisher import SessionPublisher, broker_session
 from tests.streaming.fake_alpaca_ws import FakeAlpacaStreams
 from tests.support.redis_reads import read_events
 from tests.support.waits import wait_until
@@ -93,6 +96,26 @@ def test_trade_update_bridge_maps_fills_to_order_events(
     assert ev.data["price"] == "100.01" and ev.data["client_order_id"] == "pm-entry-a1"
 
 
+def test_the_trade_update_bridge_asks_for_a_catch_up_on_every_connection(
+    streams: FakeAlpacaStreams, redis_client: redis.Redis
+) -> None:
+    """Alpaca does not replay the trade updates sent while the socket was down: each
+    (re)connection asks the worker to read what it missed from the broker."""
+    bridge = TradeUpdateBridge(redis_client, "key", "secret", url_override=streams.trading_url)
+    bridge.start()
+    try:
+        wait_until(lambda: bridge.connections == 1, 10, "never connected")
+        streams.drop_trading()
+        wait_until(lambda: bridge.connections == 2, 15, "never reconnected")
+    finally:
+        _stop(bridge, streams)
+    asks = read_events(redis_client, events.COMMANDS_STREAM)
+    assert [(e.event, e.data["connection"]) for e in asks] == [
+        (events.COMMAND_RECONCILE, 1),
+        (events.COMMAND_RECONCILE, 2),
+    ]
+
+
 def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
     publisher = SessionPublisher(harness.client, harness.broker)
     assert publisher.publish_if_changed().value == "REGULAR"
@@ -102,6 +125,46 @@ def test_session_publisher_follows_the_broker_clock(harness: Harness) -> None:
     published = [e.data["session"] for e in read_events(harness.client, events.SESSION_STREAM)]
     assert published == ["REGULAR", "POST"]
     assert harness.client.get(redis_schema.SESSION_KEY) == b"POST"
+
+
+def _a_session_the_host_calendar_would_not_give(harness: Harness) -> Session:
+    """Set the broker's clock to a session other than the calendar's at the host's time, so a
+    fall back to the calendar would show."""
+    host = calendar_session(datetime.now(UTC))
+    for at in (
+        datetime(2026, 11, 24, 15, 0, tzinfo=UTC),  # Tuesday 10:00 New York: REGULAR
+        datetime(2026, 11, 24, 22, 0, tzinfo=UTC),  # 17:00: POST
+        datetime(2026, 11, 29, 15, 0, tzinfo=UTC),  # Sunday: CLOSED
+    ):
+        harness.sim.simulator.set_clock(at)
+        session = broker_session(harness.broker)
+        if session is not host:
+            return session
+    raise AssertionError("unreachable: three different sessions")
+
+
+@pytest.mark.parametrize("failure", ["503", "429", "breaker open"])
+def test_a_failed_clock_call_keeps_the_last_known_session(
+    harness: Harness, failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the outside harness: a clock call answered 5xx/429 (or refused by our own
+    breaker) made the publisher fall back to the calendar at the host's time and publish
+    CLOSED/PRE in the middle of the broker's session, which stops trailing and profit-taking."""
+    known = _a_session_the_host_calendar_would_not_give(harness)
+    publisher = SessionPublisher(harness.client, harness.broker)
+    assert publisher.publish_if_changed() is known
+    if failure == "breaker open":
+        harness.broker.resilience.breaker.open()
+    else:
+        harness.sim.simulator.set_faults(
+            fail_next=10, error_status=int(failure), path_contains="GET /v2/clock"
+        )
+    caplog.set_level(logging.WARNING, logger="streaming.session_publisher")
+    assert publisher.publish_if_changed() is known
+    assert SessionPublisher(harness.client, harness.broker).session_now() is known  # from Redis
+    published = [e.data["session"] for e in read_events(harness.client, events.SESSION_STREAM)]
+    assert published == [known.value]
+    assert any("keeping the last known session" in r.getMessage() for r in caplog.records)
 
 
 def test_session_publisher_uses_the_calendar_offline(redis_client: redis.Redis) -> None:

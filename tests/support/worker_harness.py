@@ -163,6 +163,15 @@ class Harness:
     def dead_letters(self) -> list[dict[str, Any]]:
         return stream_text(self.client, events.DEAD_LETTER_STREAM)
 
+    def kill(self) -> None:
+        """The worker process dies: its threads stop, nothing is released (leases, heartbeat,
+        unacked messages stay as a crash leaves them); the next `start` is a new process with a
+        new broker client and the same consumer name."""
+        assert self.worker is not None
+        self.worker.executor.shutdown()
+        self.worker = None
+        self.broker = self.new_broker()
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
