@@ -267,8 +267,8 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
             read_at: dict[bytes, float] = {}
             plain_read = worker.consumer.read
 
-            def timed_read(block_ms: int | None = None) -> list[Any]:
-                out = plain_read(block_ms)
+            def timed_read(block_ms: int | None = None, streams: Any = None) -> list[Any]:
+                out = plain_read(block_ms, streams)
                 t = time.perf_counter()
                 for message in out:
                     read_at[message[1]] = t
