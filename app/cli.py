@@ -208,3 +208,59 @@ def config() -> None:
     settings = _settings()
     for name, value in settings.model_dump().items():
         typer.echo(f"{name.upper()}={value}")
+
+
+@app.command()
+def chaos(
+    profile: str = typer.Option("full", help="full (22 kills, ~4 min) or ci (3 kills, < 1 min)"),
+    kills: int | None = typer.Option(None, help="worker kills (default: the profile's)"),
+    seconds: float | None = typer.Option(None, help="how long the scripted market plays"),
+    seed: int | None = typer.Option(None, help="random seed for kill moments and delays"),
+    workdir: Path | None = typer.Option(None, help="where logs, AOF and warehouse go"),
+    json_out: Path | None = typer.Option(None, "--json", help="also write the figures as JSON"),
+    write_readme: bool = typer.Option(
+        False, "--write-readme", help="put the table and the machine into README.md"
+    ),
+) -> None:
+    """Kill the worker (-9) and Redis at random moments and break the broker while a scripted
+    market plays, then check every invariant against the broker, the streams and DuckDB.
+    Prints one table; exits 1 when an invariant fails."""
+    warnings.filterwarnings("ignore", module="dagster")
+    configure_logging("WARNING")
+    from app.chaos.profile import PROFILES
+    from app.chaos.report import render, write_json
+    from app.chaos.run import run_chaos
+
+    if profile not in PROFILES:
+        typer.echo(f"unknown profile {profile!r}: one of {', '.join(PROFILES)}", err=True)
+        raise typer.Exit(2)
+    chosen = PROFILES[profile].with_changes(worker_kills=kills, market_seconds=seconds, seed=seed)
+    console = _console()
+    report = run_chaos(chosen, workdir, progress=lambda m: console.print(f"[bold cyan]>[/] {m}"))
+    render(report, console)
+    if json_out is not None:
+        write_json(report, json_out)
+    if write_readme:
+        from app.bench import write_readme as write_block
+        from app.chaos.report import markdown
+
+        write_block(markdown(report), markers=("<!-- chaos:start -->", "<!-- chaos:end -->"))
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def bench(
+    only: list[str] = typer.Option(
+        [], "--only", help="run only these (listing, atr, throughput, latency, fuzz, chaos)"
+    ),
+    chaos_profile: str = typer.Option("ci", help="the chaos profile to run (ci or full)"),
+    write_readme: bool = typer.Option(
+        False, "--write-readme", help="put the table and the machine into README.md"
+    ),
+) -> None:
+    """Run every benchmark in benchmarks/ (short profiles) and the chaos profile; print one
+    table: figure, same-run baseline, ratio, target. Exits 1 when a target is not met."""
+    from app.bench import run_benchmarks
+
+    ok = run_benchmarks(only or None, _console(), write=write_readme, chaos_profile=chaos_profile)
+    raise typer.Exit(0 if ok else 1)

@@ -32,6 +32,9 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
+
+# benchmarks/ is on sys.path when a script here runs: the figures' JSON helper sits beside it.
+from _figures import row, write
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--random", type=int, default=2000, help="hypothesis-generated entries")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--chunk", type=int, default=500, help="entries pushed per drain")
+    parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)  # every dead letter logs a warning
 
@@ -181,12 +185,20 @@ def run(
         f"worker loop crashes: {crashed}; corpus cases without their reason: {wrong_reason}; "
         f"{sum(grand.values()) / elapsed:,.0f} messages/s through the worker ({elapsed:.1f} s)"
     )
-    if (
+    failed = (
         crashed
         or grand["crashed"]
         or wrong_reason
         or totals.get("neighbour", Counter())["dead-lettered"]
-    ):
+    )
+    tried = sum(grand.values())
+    down = grand["crashed"] + crashed
+    write(args.json, [
+        row(f"fuzz: worker crashes on {tried:,} hostile and generated entries", down, "crashes",
+            target="0 (and every corpus case dead-lettered with its reason)", met=not failed,
+            shown=f"{down} of {tried:,}"),
+    ])  # fmt: skip
+    if failed:
         raise SystemExit(1)
 
 

@@ -2,8 +2,9 @@
 
 Every `/v2` request is counted, authenticated with Alpaca's headers, rate limited per key (429 with
 X-RateLimit-* headers) and passed through the fault injector before it reaches the engine.
-`/sim/*` routes (quotes, clock, faults, seeding, stats) are neither limited nor faulted, nor
-authenticated: they exist only when `SimulatorConfig.control_endpoints` asks for them (else 404).
+`/sim/*` routes (quotes, clock, faults, seeding, stats, book) are neither limited nor faulted,
+nor authenticated: they exist only when `SimulatorConfig.control_endpoints` asks for them (else
+404).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from simulator.bars import bars_page
 from simulator.core import Simulator
 from simulator.faults import FaultAction
 from simulator.order_rules import INVALID, RATE_LIMITED, SimApiError, decimal_field
+from simulator.snapshot import book_to_json
 
 Handler = Callable[[Request, Simulator], Any]
 
@@ -273,7 +275,7 @@ def control(sim: Simulator, handler: Handler) -> Callable[[Request], Awaitable[R
             result = handler(request, sim)
             if asyncio.iscoroutine(result):
                 result = await result
-            return _json(result)
+            return result if isinstance(result, Response) else _json(result)
         except SimApiError as exc:
             return _json(exc.body(), exc.status)
         except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
@@ -339,6 +341,15 @@ def sim_stats(request: Request, sim: Simulator) -> dict[str, Any]:
     }
 
 
+def sim_book(request: Request, sim: Simulator) -> Response:
+    """The whole book (orders of every status, positions, cash) in the snapshot's format, read
+    under the engine's lock: what an outside observer (the chaos run) samples without spending
+    the account's rate budget or being faulted."""
+    with sim.engine.lock:
+        text = book_to_json(sim.engine.book)
+    return Response(text, media_type="application/json")
+
+
 def sim_reset(request: Request, sim: Simulator) -> dict[str, Any]:
     sim.engine.reset()
     sim.reset_stats()
@@ -375,6 +386,7 @@ def build_app(sim: Simulator) -> Starlette:
         c("/sim/clock", sim_clock, ["GET", "POST"]),
         c("/sim/seed", sim_seed, ["POST"]),
         c("/sim/stats", sim_stats, ["GET", "POST"]),
+        c("/sim/book", sim_book, ["GET"]),
         c("/sim/reset", sim_reset, ["POST"]),
     ]
     return Starlette(routes=routes + controls if sim.config.controls_on() else routes)

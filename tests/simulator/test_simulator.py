@@ -347,3 +347,24 @@ def _drive_the_control_endpoints(sim: SimulatorHandle) -> None:
     bad = requests.get(f"{url}/v2/account", headers={"APCA-API-KEY-ID": "x"}, timeout=5)
     assert bad.status_code == 401
     assert sim.simulator.clock.now() - AFTER_HOURS == timedelta(hours=16)
+
+
+def test_the_book_endpoint_shows_every_order_without_spending_the_budget(
+    sim: SimulatorHandle, broker: AlpacaBroker
+) -> None:
+    """`/sim/book` is how an outside observer (the chaos run) samples the broker: every order of
+    every status and the positions, in the snapshot's format, not counted as an API request."""
+    from simulator.snapshot import book_from_json
+
+    sim.simulator.seed_positions([("AAPL", D(10), D(100))], {"AAPL": D(100)})
+    stop = OrderRequest("AAPL", OrderSide.SELL, D(10), OrderKind.STOP, "book-stop",
+                        TimeInForce.GTC, stop_price=D(90))  # fmt: skip
+    placed = broker.submit_order(stop)
+    broker.cancel_order(placed.id)
+    sim.simulator.reset_stats()
+    book = book_from_json(requests.get(f"{sim.url}/sim/book", timeout=5).text)
+    assert book.positions["AAPL"].qty == D(10)
+    assert [(o.client_order_id, o.status) for o in book.orders.values()] == [
+        ("book-stop", "canceled")
+    ]
+    assert requests.get(f"{sim.url}/sim/stats", timeout=5).json()["requests"] == 0
