@@ -350,10 +350,16 @@ def _drive_the_control_endpoints(sim: SimulatorHandle) -> None:
 
 
 def test_the_book_endpoint_shows_every_order_without_spending_the_budget(
-    sim: SimulatorHandle, broker: AlpacaBroker
+    redis_url: str,
 ) -> None:
     """`/sim/book` is how an outside observer (the chaos run) samples the broker: every order of
     every status and the positions, in the snapshot's format, not counted as an API request."""
+
+    with adapter_simulator(redis_url, control_endpoints=True) as sim:  # /sim/* is opt-in
+        _sample_the_book(sim, make_broker(sim))
+
+
+def _sample_the_book(sim: SimulatorHandle, broker: AlpacaBroker) -> None:
     from simulator.snapshot import book_from_json
 
     sim.simulator.seed_positions([("AAPL", D(10), D(100))], {"AAPL": D(100)})
