@@ -77,6 +77,13 @@ from streaming.worker import Worker, tune_interpreter
 
 HELD = [f"H{chr(65 + i)}" for i in range(20)]
 STAGES = ("sent", "read", "decision", "started", "request")
+# Each new high is 0.12 above the last: the 5 % trail then tightens by 0.114, past
+# MIN_STOP_ADJUSTMENT (0.10), so every high is a replace; and a symbol stays within
+# QUOTE_CONFIRM_MOVE (10 %) of the broker's own price (the stand-in is given the opening prices
+# only, and the worker's periodic catch-up reads its marks) for 80 highs, 1,600 requests over
+# the 20 symbols. With 0.25 a long run left that band after 40 highs per symbol, and every
+# quote after it was "implausible" and ignored: no more requests.
+HIGH_STEP = 0.12
 TS = datetime(2026, 11, 24, 15, 0, tzinfo=UTC).isoformat()
 
 
@@ -111,7 +118,7 @@ def produce(
             if (i // 10) % every == 0:
                 symbol = HELD[highs % len(HELD)]
                 highs += 1
-                price[symbol] += 0.25
+                price[symbol] += HIGH_STEP
             else:
                 symbol = HELD[(i // 10) % len(HELD)]
             bid = price[symbol]
