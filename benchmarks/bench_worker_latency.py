@@ -42,6 +42,7 @@ measured fewer says so, and its p99 does not count as the target met.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import logging
 import os
@@ -77,6 +78,11 @@ from streaming.worker import Worker, tune_interpreter
 
 HELD = [f"H{chr(65 + i)}" for i in range(20)]
 STAGES = ("sent", "read", "decision", "started", "request")
+# Each new high is 0.12 above the last: the 5 % trail then tightens by 0.114, past
+# MIN_STOP_ADJUSTMENT (0.10), so every high is one replace, and 1,000 requests move a symbol
+# only 6 % (a smaller drift from the opening prices the stand-in broker starts with).
+HIGH_STEP = 0.12
+MARKS_EVERY_S = 1.0
 TS = datetime(2026, 11, 24, 15, 0, tzinfo=UTC).isoformat()
 
 
@@ -86,12 +92,28 @@ def pct(values: list[float], q: float) -> float:
 
 
 # --- the producer -------------------------------------------------------------------------------
+def keep_marks(sim_url: str, price: dict[str, float], done: threading.Event) -> None:
+    """The stand-in broker's own price for the held symbols, once a second (one small request,
+    from the producer's process): a broker knows the market. Without it the stand-in kept the
+    opening prices, and the worker's periodic catch-up (every 300 s) took the position's last
+    price back to them; quotes more than QUOTE_CONFIRM_MOVE away were then confirmed against
+    that stale price, refused as implausible, and a long run stopped measuring anything."""
+    http = requests.Session()
+    while not done.wait(MARKS_EVERY_S):
+        quotes = [{"symbol": s, "bid": f"{p:.2f}", "ask": f"{p + 0.02:.2f}", "last": f"{p:.2f}",
+                   "timestamp": TS} for s, p in list(price.items())]  # fmt: skip
+        with contextlib.suppress(requests.RequestException):
+            http.post(f"{sim_url}/sim/quotes", json=quotes, timeout=5)
+    http.close()
+
+
 def produce(
     client: redis.Redis,
     rate: int,
     seconds: float,
     record: Callable[[bytes, float], None],
     order_rate: float = 100.0,
+    sim_url: str | None = None,
 ) -> int:
     """10 % of quotes are for held symbols (all evaluated by the rules); `order_rate` of them a
     second are new highs that tighten a trailing stop, i.e. become an order request. The new
@@ -105,13 +127,16 @@ def produce(
     total = int(seconds * rate)
     every = max(1, round(rate / 10 / order_rate))
     highs = 0
+    done = threading.Event()
+    if sim_url is not None:
+        threading.Thread(target=keep_marks, args=(sim_url, price, done), daemon=True).start()
     next_at = time.perf_counter()
     for i in range(total):
         if i % 10 == 0:
             if (i // 10) % every == 0:
                 symbol = HELD[highs % len(HELD)]
                 highs += 1
-                price[symbol] += 0.25
+                price[symbol] += HIGH_STEP
             else:
                 symbol = HELD[(i // 10) % len(HELD)]
             bid = price[symbol]
@@ -128,29 +153,34 @@ def produce(
         delay = next_at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
+    done.set()
     return total
 
 
-def producer_process(url: str, rate: int, seconds: float, order_rate: float) -> None:
+def producer_process(
+    url: str, rate: int, seconds: float, order_rate: float, sim_url: str | None
+) -> None:
     """`--produce-to URL`: wait for a line on stdin, produce, then print `msg_id sent` lines."""
     client = redis.Redis.from_url(url)
     sent: list[tuple[bytes, float]] = []
     sys.stdin.readline()
-    produce(client, rate, seconds, lambda msg_id, t: sent.append((msg_id, t)), order_rate)
+    produce(client, rate, seconds, lambda msg_id, t: sent.append((msg_id, t)), order_rate,
+            sim_url)  # fmt: skip
     sys.stdout.write("".join(f"{m.decode()} {t!r}\n" for m, t in sent))
     sys.stdout.flush()
     client.close()
 
 
-def run_producer(url: str, args: argparse.Namespace) -> dict[bytes, float]:
+def run_producer(url: str, args: argparse.Namespace, sim_url: str | None) -> dict[bytes, float]:
     if args.producer == "thread":
         sent: dict[bytes, float] = {}
         producer = redis.Redis.from_url(url)
-        produce(producer, args.rate, args.seconds, sent.__setitem__, args.order_rate)
+        produce(producer, args.rate, args.seconds, sent.__setitem__, args.order_rate, sim_url)
         producer.close()
         return sent
     command = [sys.executable, __file__, "--produce-to", url, "--rate", str(args.rate)]
     command += ["--seconds", str(args.seconds), "--order-rate", str(args.order_rate)]
+    command += ["--sim-url", sim_url] if sim_url else []
     proc = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
@@ -292,7 +322,7 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
             tune_interpreter(args.switch_interval)
             loop = threading.Thread(target=worker.run, args=(stop,), daemon=True)
             loop.start()
-            sent = run_producer(server.url, args)
+            sent = run_producer(server.url, args, url if args.sim_feed == "api" else None)
             last = max(sent, key=_id)
             wait_for(lambda: group_caught_up(client, "pm-worker", last), "worker caught up", 30)
             stop.set()
@@ -389,9 +419,10 @@ def main() -> None:
     )
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--produce-to", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--sim-url", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce_to:
-        producer_process(args.produce_to, args.rate, args.seconds, args.order_rate)
+        producer_process(args.produce_to, args.rate, args.seconds, args.order_rate, args.sim_url)
         return
     # Each new high causes at most one order request (none while that symbol's previous replace
     # is in flight): 10 % more time than the count needs at the order rate.

@@ -9,7 +9,7 @@ different speeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -78,7 +78,6 @@ class ChaosProfile:
     unprotected_limit_seconds: float = 5.0  # the longest a held position may have no stop
     sample_interval: float = 0.2  # how often the broker's book is sampled
     rate_limit: int = 200  # the simulator's 429 budget per minute: Alpaca's
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def with_changes(self, **changes: Any) -> ChaosProfile:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
