@@ -107,6 +107,12 @@ class Engine:
         self.held_bytes[symbol.encode()] = held
         changes.put(held)
 
+    def position_of(self, symbol: str) -> Position | None:
+        """The book's position for a symbol (the order guard reads it on an order thread while
+        the symbol's job runs, when nothing else changes its quantity)."""
+        held = self.held.get(symbol)
+        return held.position if held is not None else None
+
     def touch(self, symbol: str) -> None:
         self._touched[symbol] = self.clock()
 

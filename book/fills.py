@@ -93,7 +93,7 @@ def _apply_order_event(engine: Engine, name: str, upd: OrderUpdate, changes: Cha
         if name == events.ORDER_NEW:  # landed: a resize held back while it was landing is due
             return _fit_stop(engine, held, "stop_landed")
     working = held is not None and held.position.working_exit(upd.client_order_id) is not None
-    if name in (events.ORDER_FILLED, events.ORDER_PARTIALLY_FILLED):
+    if name in FILL_EVENTS:
         if held is not None and working:
             done = name == events.ORDER_FILLED
             held.position = exit_filled(held.position, upd.client_order_id, upd.filled_qty, done)

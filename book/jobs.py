@@ -27,7 +27,6 @@ from book.session import read_session
 from book.state import Changes, StateStore
 from broker.interface import Broker
 from position_manager.config import Settings
-from rules.model import Position
 from rules.params import RuleParams
 
 # StateStore.commit only XACKs through this group, and jobs never ack anything.
@@ -71,13 +70,9 @@ class JobBook:
         owner: str,
     ) -> None:
         self.store = StateStore(client, STATE_GROUP)
-        guard = OrderGuard(self._position_of, settings.max_order_notional)
+        guard = OrderGuard(lambda s: self.engine.position_of(s), settings.max_order_notional)
         self.executor = OrderExecutor(broker, client, threads=1, lease_owner=owner, guard=guard)
         self.engine = build_engine(settings, client, self.store, symbols, executor=self.executor)
-
-    def _position_of(self, symbol: str) -> Position | None:
-        held = self.engine.held.get(symbol)
-        return held.position if held is not None else None
 
     def run(
         self, jobs: Sequence[Job], changes: Changes, *, timeout_seconds: float = 60.0

@@ -134,7 +134,10 @@ def reconcile(
 
     Symbols with an order job in flight, and those `skip` names (the book changed them after
     the broker was read: the snapshot is the older word), are left for the next reconcile."""
-    leave = skip or engine.busy
+
+    def leave(symbol: str) -> bool:
+        return engine.busy(symbol) or (skip is not None and skip(symbol))
+
     summary = ReconcileSummary()
     jobs: list[Job] = []
     order_list = list(orders)
@@ -145,7 +148,7 @@ def reconcile(
         symbol = bp.symbol
         seen.add(symbol)
         summary.positions += 1
-        if engine.busy(symbol) or leave(symbol):
+        if leave(symbol):
             continue  # an order change is in flight; the next reconcile looks again
         held, result = adopt_position(engine, bp, order_list, changes)
         pos = held.position
@@ -180,11 +183,7 @@ def reconcile(
     for cancel in orphan_stops(seen, order_list):
         by_symbol.setdefault(cancel.symbol, []).append(cancel)
         summary.orphans_to_cancel.append(cancel.order_id)
-    jobs += [
-        Job(s, tuple(d), "orphan")
-        for s, d in by_symbol.items()
-        if not engine.busy(s) and not leave(s)
-    ]
+    jobs += [Job(s, tuple(d), "orphan") for s, d in by_symbol.items() if not leave(s)]
     log_kv(
         log,
         logging.INFO,

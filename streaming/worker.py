@@ -41,7 +41,6 @@ from broker.resilience import StartAbandonedError, call_until_answered
 from position_manager import events
 from position_manager.config import Settings
 from position_manager.logging import log_kv
-from rules.model import Position
 from rules.params import RuleParams
 from rules.reconcile import ReconcileSummary
 from streaming.consumer import Consumer, ConsumerConfig, Message
@@ -90,7 +89,7 @@ class Worker:
         self.leases = LeaseKeeper(client, owner=cfg.consumer)
         self.startup_backoff = startup_backoff  # first and longest wait for a broker at start
         self._redis_lost = False
-        guard = OrderGuard(self._position_of, settings.max_order_notional)
+        guard = OrderGuard(lambda s: self.engine.position_of(s), settings.max_order_notional)
         self.executor = OrderExecutor(
             broker,
             client,
@@ -219,12 +218,6 @@ class Worker:
             self.handle(messages)
 
     # --- the loop -----------------------------------------------------------------------------
-    def _position_of(self, symbol: str) -> Position | None:
-        """The order guard's view of the book (read on an order thread while the symbol's job
-        runs, when nothing else changes its quantity)."""
-        held = self.engine.held.get(symbol)
-        return held.position if held is not None else None
-
     def submit(self, job: Job | None) -> bool:
         if job is None:
             return False
