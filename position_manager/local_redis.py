@@ -104,6 +104,9 @@ class RedisServer:
             stdin=subprocess.PIPE if self.password else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it
+            # after the worker has released its leases and written its last health, not before.
+            start_new_session=True,
         )
         if self.password and self.process.stdin is not None:
             self.process.stdin.write(_config_line("requirepass", self.password))
