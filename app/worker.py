@@ -37,7 +37,11 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    url, server = ensure_redis(settings)
+    try:
+        url, server = ensure_redis(settings)
+    except PositionManagerError as exc:  # e.g. RedisAuthError: says what, never the password
+        log_kv(log, logging.ERROR, "worker failed", error=str(exc))
+        return 1
     client = redis.Redis.from_url(url)
     started: list[Any] = []
     try:

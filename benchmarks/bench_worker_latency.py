@@ -263,7 +263,7 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
         client = redis.Redis.from_url(server.url)
         sim = subprocess.Popen(
             [sys.executable, "-m", "simulator", "--redis-url", server.url]
-            + (["--consume-quotes"] if args.sim_feed == "stream" else [])
+            + (["--consume-quotes"] if args.sim_feed == "stream" else ["--control"])
             # Instant lifecycle: the stand-in's own lifecycle work is not what is measured. Its
             # clock runs (from a regular-session morning): with a frozen one, the worker's
             # periodic catch-up (every 300 s) counted the opening buys' fills a second time.

@@ -53,11 +53,13 @@ def materialize_everything(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     raise_on_error: bool = True,
     log_level: str = "INFO",
+    instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Universe, bars for the range, profiles, ATR, earnings, risk parameters (-> Redis).
 
     `broker_url`: a running simulator's URL (else the run starts its own); `redis_url`: the Redis
     the worker reads (else the settings'). `overrides` are Settings fields as strings.
+    `instance`: where the run is recorded (default: an ephemeral one).
     """
     first_key, last_key = partition_range(last, lookback_days)
     return dg.materialize(
@@ -70,6 +72,7 @@ def materialize_everything(
             "dagster/asset_partition_range_end": last_key,
         },
         raise_on_error=raise_on_error,
+        instance=instance,
         # The console logger defaults to DEBUG: one line per step event drowns a terminal.
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

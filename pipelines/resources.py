@@ -29,7 +29,7 @@ from pipelines.lib.alpha_vantage import AlphaVantageClient
 from pipelines.lib.profiles import load_overrides_file, parse_overrides_env
 from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import RedisUnavailableError
-from position_manager.local_redis import configured_url
+from position_manager.redis_url import configured_url, credentials_refused, unreachable_reason
 from warehouse.connection import DEFAULT_LOCK_WAIT_SECONDS, connect
 
 
@@ -158,14 +158,19 @@ class RedisResource(dg.ConfigurableResource):
     def get_client(self) -> Iterator[redis.Redis]:
         url = self.url or configured_url(self.pm_config.settings())
         client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        failure: Exception | None = None
         try:
             client.ping()
+        except (redis.AuthenticationError, redis.exceptions.NoPermissionError):
+            failure = credentials_refused(url)
         except redis.RedisError as exc:
+            failure = RedisUnavailableError(
+                f"cannot reach Redis to publish risk parameters: {unreachable_reason(url, exc)}; "
+                "start the stack with `position-manager run`, or set REDIS_URL"
+            )
+        if failure is not None:  # raised outside the handler: no context holding the URL
             client.close()
-            raise RedisUnavailableError(
-                f"cannot reach Redis to publish risk parameters ({type(exc).__name__}): start "
-                "the stack with `position-manager run`, or set REDIS_URL"
-            ) from None
+            raise failure
         try:
             yield client
         finally:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     # With no REDIS_URL and nothing listening on REDIS_HOST:REDIS_PORT, start a local server.
     redis_embedded: bool = True
+    # CA bundle (PEM) that signs the server's certificate, for REDIS_URL=rediss://...
+    redis_ca_cert: Path | None = None
 
     # --- Alpha Vantage --------------------------------------------------------------------
     alpha_vantage_api_key: SecretStr | None = None
@@ -163,6 +165,11 @@ class Settings(BaseSettings):
             )
         if self.broker == "alpaca" and not self.has_alpaca_keys:
             raise ValueError("BROKER=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
+        if self.redis_ca_cert is not None and not (
+            self.redis_url is not None
+            and self.redis_url.get_secret_value().lower().startswith("rediss://")
+        ):
+            raise ValueError("REDIS_CA_CERT is for TLS: it needs a rediss:// REDIS_URL")
         if (self.alpaca_api_key is None) != (self.alpaca_secret_key is None):
             raise ValueError("set both ALPACA_API_KEY and ALPACA_SECRET_KEY, or neither")
         return self
@@ -191,7 +198,10 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        message = _describe(exc)
+    # Raised outside the handler: pydantic's error (its text shows the start of every input,
+    # secrets first) must not ride along as `__context__`.
+    raise ConfigError(message)
 
 
 def _describe(exc: ValidationError) -> str:

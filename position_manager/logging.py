@@ -10,11 +10,18 @@ import logging
 from typing import Any
 
 _CONFIGURED = False
+# Libraries whose DEBUG lines carry what they send verbatim: urllib3 logs every request line
+# with its query string (`GET /query?function=...&apikey=...`: Alpha Vantage takes its key only
+# there), and websockets logs every frame, shortened to its head and tail (the tail of Alpaca's
+# auth frame is the end of the secret key). They stay at INFO even with LOG_LEVEL=DEBUG.
+VERBATIM_LOGGERS = ("urllib3", "websockets")
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Idempotent root logging setup for the CLI and the worker."""
     global _CONFIGURED
+    for name in VERBATIM_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     if _CONFIGURED:
         logging.getLogger().setLevel(level)
         return

@@ -3,6 +3,7 @@
 Options mirror `SimulatorConfig`; e.g. a demo that resumes and trades the sample book:
     python -m simulator --port 8765 --snapshot data/simulator.json --redis-url redis://... \
         --consume-quotes --demo-book --clock-start 2025-03-03T14:25:00Z --clock-speed 60
+It binds 127.0.0.1 unless `--host` says otherwise; `/sim/*` exists only with `--control`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock-speed", type=float, default=1.0)
     parser.add_argument("--demo-book", action="store_true", help="open SAMPLE_BOOK if empty")
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="serve the unauthenticated /sim/* control endpoints (quotes, clock, faults, seed, "
+        "stats, reset); default PM_SIM_CONTROL, else off. For tests and benchmarks only",
+    )
+    parser.add_argument(
         "--lifecycle",
         choices=LIFECYCLES,
         default=None,
@@ -49,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         clock_start=datetime.fromisoformat(args.clock_start) if args.clock_start else None,
         clock_speed=args.clock_speed,
         lifecycle=args.lifecycle,
+        control_endpoints=True if args.control else None,
     )
     handle = start_simulator(config, host=args.host, port=args.port)
     if args.demo_book and not handle.simulator.engine.book.positions:

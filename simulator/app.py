@@ -2,7 +2,9 @@
 
 Every `/v2` request is counted, authenticated with Alpaca's headers, rate limited per key (429 with
 X-RateLimit-* headers) and passed through the fault injector before it reaches the engine.
-`/sim/*` routes (quotes, clock, faults, seeding, stats, book) are neither limited nor faulted.
+`/sim/*` routes (quotes, clock, faults, seeding, stats, book) are neither limited nor faulted,
+nor authenticated: they exist only when `SimulatorConfig.control_endpoints` asks for them (else
+404).
 """
 
 from __future__ import annotations
@@ -377,6 +379,8 @@ def build_app(sim: Simulator) -> Starlette:
         a("/v2/account/activities/{activity_type}", list_activities, ["GET"]),
         a("/v2/stocks/bars", get_bars, ["GET"]),
         a("/v2/stocks/trades/latest", get_latest_trades, ["GET"]),
+    ]
+    controls = [
         c("/sim/quotes", sim_quotes, ["POST"]),
         c("/sim/faults", sim_faults, ["GET", "POST", "DELETE"]),
         c("/sim/clock", sim_clock, ["GET", "POST"]),
@@ -385,4 +389,4 @@ def build_app(sim: Simulator) -> Starlette:
         c("/sim/book", sim_book, ["GET"]),
         c("/sim/reset", sim_reset, ["POST"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes + controls if sim.config.controls_on() else routes)

@@ -29,6 +29,12 @@ def lifecycle_from_env(default: LifecycleMode = "realistic") -> LifecycleMode:
     return cast(LifecycleMode, value)
 
 
+def control_from_env() -> bool:
+    """`PM_SIM_CONTROL` (1/true/yes/on) turns the `/sim/*` control endpoints on; anything else,
+    or unset, leaves them off."""
+    return os.environ.get("PM_SIM_CONTROL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """The engine's account rules and its order lifecycle.
@@ -82,6 +88,14 @@ class SimulatorConfig:
     # None: PM_SIM_LIFECYCLE if set, else engine.lifecycle (realistic by default; "instant" is
     # for unit tests only)
     lifecycle: LifecycleMode | None = None
+    # The unauthenticated `/sim/*` routes (quotes, clock, faults, seed, stats, reset) let anyone
+    # who can reach the port move prices and the clock: off unless asked for (True, or None and
+    # PM_SIM_CONTROL=1). The in-process `Simulator` API is always there.
+    control_endpoints: bool | None = False
+
+    def controls_on(self) -> bool:
+        """Whether `/sim/*` is served (else those paths answer 404)."""
+        return control_from_env() if self.control_endpoints is None else self.control_endpoints
 
     def engine_config(self) -> EngineConfig:
         """`engine` with the lifecycle chosen by `lifecycle`, the environment or `engine`."""

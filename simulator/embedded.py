@@ -13,6 +13,7 @@ import requests
 
 from position_manager.config import Settings
 from position_manager.logging import log_kv
+from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
 from simulator.server import SimulatorHandle, start_simulator
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,11 @@ def simulator_url(settings: Settings) -> str:
 
 
 def simulator_answers(url: str) -> bool:
+    """A simulator with the embedded keys answers there. Asked through Alpaca's own `/v2/clock`
+    (one request of its rate budget): the embedded simulator serves no `/sim/*` controls."""
+    headers = {"APCA-API-KEY-ID": SIMULATOR_API_KEY, "APCA-API-SECRET-KEY": SIMULATOR_SECRET_KEY}
     try:
-        return requests.get(f"{url}/sim/stats", timeout=1.0).status_code == 200
+        return requests.get(f"{url}/v2/clock", headers=headers, timeout=1.0).status_code == 200
     except requests.RequestException:
         return False
 

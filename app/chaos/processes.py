@@ -99,6 +99,7 @@ class SimulatorProcess:
             sys.executable, "-m", "simulator", "--port", "0", "--redis-url", redis_url,
             "--snapshot", str(workdir / "simulator.json"), "--lifecycle", "realistic",
             "--rate-limit", str(rate_limit), "--clock-start", clock_start, "--clock-speed", "1",
+            "--control",  # the chaos run drives faults and samples /sim/book
         ]  # fmt: skip
         self.log_path = workdir / "simulator.log"
         self.process: subprocess.Popen[str] | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -76,6 +77,14 @@ class EarningsCalendar:
     horizon: str
     fetched_at: datetime
     from_cache: bool
+
+
+def redact_key(text: str, api_key: str) -> str:
+    """`text` with the key (as sent, and percent-encoded) replaced by `***`."""
+    for form in {api_key, quote(api_key, safe="")}:
+        if form:
+            text = text.replace(form, "***")
+    return text
 
 
 def raise_for_note(payload: Any, what: str) -> None:
@@ -216,20 +225,28 @@ class AlphaVantageClient:
     timeout_seconds: float = 20.0
 
     def _get(self, params: dict[str, str]) -> str:
+        """The body of one request, with the key taken out of it.
+
+        The key travels in the query string (Alpha Vantage takes it nowhere else), so neither a
+        requests exception (its text carries the URL) nor an answer that echoes the request may
+        reach a message: the error is raised outside the handler, so it has no `__context__`
+        holding the URL, and the body is redacted before it is parsed, cached or quoted in an
+        error note (which lands in logs, Dagster's event log and `symbol_profiles.note`).
+        """
         query = {**params, "apikey": self.api_key}
         what = params.get("function", "request")
+        failure: str | None = None
         try:
             response = requests.get(self.base_url, params=query, timeout=self.timeout_seconds)
         except requests.RequestException as exc:
-            # The exception text may carry the URL with the key: name the kind only.
-            raise AlphaVantageError(
-                f"{what}: cannot reach Alpha Vantage ({type(exc).__name__})"
-            ) from None
+            failure = type(exc).__name__
+        if failure is not None:
+            raise AlphaVantageError(f"{what}: cannot reach Alpha Vantage ({failure})")
         if response.status_code == 429:
             raise AlphaVantageRateLimitError(f"{what}: HTTP 429 from Alpha Vantage")
         if response.status_code != 200:
             raise AlphaVantageError(f"{what}: HTTP {response.status_code} from Alpha Vantage")
-        return response.text
+        return redact_key(response.text, self.api_key)
 
     # --- cache ------------------------------------------------------------------------------
     def _cache_path(self, name: str) -> Path:

@@ -25,6 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from app.chaos.observe import order_views
 from book.state import Changes
 from broker.errors import OrderRejectedError
 from position_manager.config import Settings
@@ -172,21 +173,7 @@ class WorkerMachine(RuleBasedStateMachine):
 
     # --- what must hold -------------------------------------------------------------------------
     def _orders(self) -> list[inv.OrderView]:
-        book = self.sim.simulator.engine.book
-        return [
-            inv.OrderView(
-                o.id,
-                o.client_order_id,
-                o.symbol,
-                o.side,
-                o.type,
-                o.qty,
-                o.filled_qty,
-                o.status,
-                o.replaces,
-            )
-            for o in book.orders.values()
-        ]
+        return order_views(self.sim.simulator.engine.book)
 
     def _positions(self) -> dict[str, Decimal]:
         return {s: p.qty for s, p in self.sim.simulator.engine.book.positions.items() if p.qty != 0}

@@ -26,7 +26,11 @@ HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 @pytest.fixture
 def small_budget() -> Iterator[SimulatorHandle]:
     with start_simulator(
-        lifecycle="instant", clock_start=REGULAR_OPEN_MORNING, clock_speed=0, rate_limit=3
+        lifecycle="instant",
+        clock_start=REGULAR_OPEN_MORNING,
+        clock_speed=0,
+        rate_limit=3,
+        control_endpoints=True,  # /sim/stats (off unless asked for)
     ) as handle:
         yield handle
 

@@ -21,7 +21,7 @@ from position_manager.session import Session
 from position_manager.trade_updates import order_event
 from simulator import EngineConfig, SimulatorHandle, start_simulator
 from tests.support.redis_reads import read_events
-from tests.support.simulator import REGULAR_OPEN_MORNING, make_broker
+from tests.support.simulator import REGULAR_OPEN_MORNING, adapter_simulator, make_broker
 from tests.support.waits import wait_until
 
 D = Decimal
@@ -321,7 +321,12 @@ def test_snapshot_is_written_while_running(tmp_path: Path) -> None:
         assert "BNGO" in json.loads(snapshot.read_text())["positions"]
 
 
-def test_control_endpoints_over_http(sim: SimulatorHandle, broker: AlpacaBroker) -> None:
+def test_control_endpoints_over_http_when_asked_for(redis_url: str) -> None:
+    with adapter_simulator(redis_url, control_endpoints=True) as sim:
+        _drive_the_control_endpoints(sim)
+
+
+def _drive_the_control_endpoints(sim: SimulatorHandle) -> None:
     url = sim.url
     clock = requests.post(f"{url}/sim/clock", json={"time": AFTER_HOURS.isoformat()}, timeout=5)
     assert clock.json()["session"] == "POST"
@@ -345,10 +350,16 @@ def test_control_endpoints_over_http(sim: SimulatorHandle, broker: AlpacaBroker)
 
 
 def test_the_book_endpoint_shows_every_order_without_spending_the_budget(
-    sim: SimulatorHandle, broker: AlpacaBroker
+    redis_url: str,
 ) -> None:
     """`/sim/book` is how an outside observer (the chaos run) samples the broker: every order of
     every status and the positions, in the snapshot's format, not counted as an API request."""
+
+    with adapter_simulator(redis_url, control_endpoints=True) as sim:  # /sim/* is opt-in
+        _sample_the_book(sim, make_broker(sim))
+
+
+def _sample_the_book(sim: SimulatorHandle, broker: AlpacaBroker) -> None:
     from simulator.snapshot import book_from_json
 
     sim.simulator.seed_positions([("AAPL", D(10), D(100))], {"AAPL": D(100)})

@@ -41,14 +41,16 @@ _ids = itertools.count()
 
 
 @contextmanager
-def adapter_simulator(redis_url: str) -> Iterator[SimulatorHandle]:
-    """A simulator on `redis_url`, its clock frozen in the regular session of 3 March 2025."""
+def adapter_simulator(redis_url: str, **overrides: Any) -> Iterator[SimulatorHandle]:
+    """A simulator on `redis_url`, its clock frozen in the regular session of 3 March 2025
+    (`overrides`: more `SimulatorConfig` fields, e.g. `control_endpoints=True`)."""
     with start_simulator(
         lifecycle="instant",
         redis_url=redis_url,
         clock_start=REGULAR_OPEN_MORNING,
         clock_speed=0.0,
         rate_limit=10_000,
+        **overrides,
     ) as handle:
         yield handle
 
