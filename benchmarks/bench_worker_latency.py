@@ -264,9 +264,10 @@ def one_run(args: argparse.Namespace) -> tuple[list[dict[str, float]], int]:
         sim = subprocess.Popen(
             [sys.executable, "-m", "simulator", "--redis-url", server.url]
             + (["--consume-quotes"] if args.sim_feed == "stream" else ["--control"])
-            # Instant lifecycle: its frozen clock would never land a request, and the stand-in's
-            # own lifecycle work is not what is measured.
-            + ["--lifecycle", "instant", "--rate-limit", "1000000", "--clock-speed", "0"]
+            # Instant lifecycle: the stand-in's own lifecycle work is not what is measured. Its
+            # clock runs (from a regular-session morning): with a frozen one, the worker's
+            # periodic catch-up (every 300 s) counted the opening buys' fills a second time.
+            + ["--lifecycle", "instant", "--rate-limit", "1000000", "--clock-speed", "1"]
             + ["--clock-start", "2026-11-24T15:00:00+00:00"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

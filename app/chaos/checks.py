@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from app.chaos.figures import Figure, zero
@@ -48,6 +48,7 @@ class Records:
     alert_events: Sequence[events.Event]
     closed_trades: Sequence[ClosedTrade]
     stats: dict[str, int]
+    worker: dict[str, Decimal] = field(default_factory=dict)  # its state's quantities at the end
 
 
 def _filled(order: SimOrder) -> bool:
@@ -250,12 +251,53 @@ def unprotected_windows(observed: Observed, limit: float) -> list[Figure]:
     return out
 
 
-def check(records: Records, observed: Observed, limit_s: float, rate_limit: int) -> list[Figure]:
-    """Every invariant figure of the table (the run's own counts are added by the runner)."""
+def disagreement(observed: Observed, limit: float) -> Figure:
+    """The longest the worker's own record of a position (its state hash) differed from the
+    broker's: a fill takes a moment to reach it, an update lost with Redis waits for the next
+    catch-up (a restart, or the timer), a quantity counted twice stays wrong."""
+    longest = observed.longest_disagreement
+    worst = max(longest, key=lambda s: longest[s], default=None)
+    seconds = longest[worst] if worst else 0.0
+    details = [
+        f"{symbol}: {longest[symbol]:.1f} s ({observed.disagreements.get(symbol, '')})"
+        for symbol in sorted(longest, key=lambda s: -longest[s])
+        if longest[symbol] > 0
+    ]
+    return Figure(
+        "longest the worker's quantity differed from the broker's",
+        round(seconds, 1),
+        f"<= {limit:g} s",
+        seconds <= limit,
+        shown=f"{seconds:.1f} s" + (f" ({worst})" if worst and seconds else ""),
+        details=details,
+    )
+
+
+def final_disagreements(book: SimBook, worker: dict[str, Decimal]) -> list[str]:
+    out = []
+    for symbol in BY_SYMBOL:
+        at_broker = abs(book.positions[symbol].qty) if symbol in book.positions else Decimal(0)
+        recorded = worker.get(symbol, Decimal(0))
+        if recorded != at_broker:
+            out.append(f"{symbol}: the worker holds {recorded}, the broker {at_broker}")
+    return out
+
+
+def check(
+    records: Records,
+    observed: Observed,
+    limit_s: float,
+    rate_limit: int,
+    catch_up_s: float,
+) -> list[Figure]:
+    """Every invariant figure of the table (the run's own counts are added by the runner).
+    `catch_up_s`: the worker's catch-up timer; its record may lag the broker that long, and
+    `limit_s` more."""
     book = records.book
     breaker = sum(1 for e in records.alert_events if e.event == events.ALERT_CIRCUIT_OPEN)
     peak = observed.peak_requests()
     uncovered = whole_shares_covered(positions(book), order_views(book))
+    worker = records.worker
     return [
         Figure("orders at the broker", len(_ours(book))),
         story(book),
@@ -268,6 +310,8 @@ def check(records: Records, observed: Observed, limit_s: float, rate_limit: int)
         zero("closed_trades P&L != broker fills (to the cent)", pnl_mismatches(records)),
         *unprotected_windows(observed, limit_s),
         zero("positions not fully covered at the end", uncovered),
+        disagreement(observed, catch_up_s + limit_s),
+        zero("the worker's book != the broker's at the end", final_disagreements(book, worker)),
         Figure("peak requests per 60 s", peak, f"<= {rate_limit}", peak <= rate_limit),
         Figure("breaker openings (alert.circuit_open)", breaker),
         zero("garbage traded on", garbage_traded(book)),

@@ -7,7 +7,9 @@ two levels for two fifths of the run, then passes +50 % (both profit levels) whi
 XOM short falls (its buy stop trails down) and then rallies past even its first stop (a short's
 stop hit, however little it trailed); SNDL, a micro-cap, falls through its stop; MSFT only wobbles
 (held all along: its stop must be there throughout); KO's price never moves at the broker while
-forged and malformed quotes for it are pushed to the worker (nothing may be traded on them).
+forged and malformed quotes for it are pushed to the worker (nothing may be traded on them);
+JPM is bought by hand through the API before the worker starts (the worker adopts it; its entry
+fill is in the broker's history, which catch-up must not count again) and reaches +25 %.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Holding:
     atr: Decimal
     path: tuple[tuple[float, float], ...]
     report_in_days: int | None = None  # next earnings report, days after today (New York)
+    by_hand: bool = False  # bought through the API before the worker starts, not seeded
 
     @property
     def is_long(self) -> bool:
@@ -70,6 +73,8 @@ BOOK: tuple[Holding, ...] = (
             ((0.0, 1.0), (0.25, 1.004), (0.5, 0.997), (0.75, 1.003), (1.0, 1.0))),
     Holding(GARBAGE_SYMBOL, Decimal(100), Decimal("62.00"), CapClass.LARGE, Decimal("1.5"),
             ((0.0, 1.0), (1.0, 1.0))),
+    Holding("JPM", Decimal(30), Decimal("210.00"), CapClass.LARGE, Decimal(4),
+            ((0.0, 1.0), (0.3, 1.02), (0.6, 1.25), (1.0, 1.26)), by_hand=True),
 )  # fmt: skip
 BY_SYMBOL = {h.symbol: h for h in BOOK}
 

@@ -78,6 +78,7 @@ class ChaosProfile:
     unprotected_limit_seconds: float = 5.0  # the longest a held position may have no stop
     sample_interval: float = 0.2  # how often the broker's book is sampled
     rate_limit: int = 200  # the simulator's 429 budget per minute: Alpaca's
+    reconcile_seconds: int = 15  # WORKER_RECONCILE_SECONDS: the timer catch-up runs in the run
 
     def with_changes(self, **changes: Any) -> ChaosProfile:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

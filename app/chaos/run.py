@@ -24,7 +24,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import cast
 
@@ -42,7 +43,7 @@ from app.chaos.chaos_threads import (
 from app.chaos.checks import Records, check, story_parts
 from app.chaos.figures import Figure
 from app.chaos.history import ingest_history
-from app.chaos.market import BOOK, risk_hashes
+from app.chaos.market import BOOK, quote, risk_hashes
 from app.chaos.monitor import BookMonitor
 from app.chaos.observe import order_views, positions
 from app.chaos.processes import ChaosRedis, SimulatorProcess, WorkerSupervisor, wait_for
@@ -75,7 +76,9 @@ class ChaosReport:
         return next(f for f in self.figures if f.name.startswith(name))
 
 
-def _worker_env(redis_url: str, sim_port: int, data_dir: Path) -> dict[str, str]:
+def _worker_env(
+    redis_url: str, sim_port: int, data_dir: Path, reconcile_seconds: int
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_"))}
     env.update(
         REDIS_URL=redis_url,
@@ -84,6 +87,8 @@ def _worker_env(redis_url: str, sim_port: int, data_dir: Path) -> dict[str, str]
         DATA_DIR=str(data_dir),
         PM_WORKER_NAME="chaos-worker",
         LOG_LEVEL="INFO",
+        # The worker's own catch-up timer, short enough to run several times in one market.
+        WORKER_RECONCILE_SECONDS=str(reconcile_seconds),
     )
     return {k: v for k, v in env.items() if not k.startswith("PM_SIM_")}
 
@@ -110,7 +115,8 @@ def run_chaos(
     server = ChaosRedis(workdir / "redis", free_port()).start()
     sim = SimulatorProcess(workdir, server.url, CLOCK_START, profile.rate_limit)
     worker = WorkerSupervisor(
-        _worker_env(server.url, 0, workdir / "worker-data"), workdir / "worker.log"
+        _worker_env(server.url, 0, workdir / "worker-data", profile.reconcile_seconds),
+        workdir / "worker.log",
     )
     control: SimControl | None = None
     threads: list[object] = []
@@ -124,9 +130,11 @@ def run_chaos(
         worker.spawn()
         if not worker.wait_up(120):
             raise RuntimeError(f"the worker did not start; see {worker.log_path}")
+        view = WorkerView(server.url)
         monitor = BookMonitor(
-            control, {h.symbol: h.qty for h in BOOK}, profile.sample_interval
-        ).start()
+            control, {h.symbol: h.qty for h in BOOK}, profile.sample_interval,
+            worker_view=view.read,
+        ).start()  # fmt: skip
         line, tally = Timeline(), Tally()
         market = MarketThread(control, server.url, profile, line, tally)
         killer = KillerThread(worker, control, kill_plan(profile, rng), line, tally, rng)
@@ -149,6 +157,8 @@ def run_chaos(
         market.join(timeout=10)
         observed = monitor.stop()
         code = worker.stop()
+        final_view = view.read() or {}
+        view.close()
         progress("history ingest (the Dagster job, in-process)")
         client = redis.Redis.from_url(server.url)
         try:
@@ -160,9 +170,17 @@ def run_chaos(
         trades = ingest_history(server.url, workdir / "warehouse.duckdb", workdir / "history")
         assert observed.last_book is not None
         stats = control.stats()
-        records = Records(observed.last_book, position_events, alert_events, trades, stats)
+        records = Records(
+            observed.last_book, position_events, alert_events, trades, stats, final_view
+        )
         figures = _run_figures(profile, worker, server, tally, stats)
-        figures += check(records, observed, profile.unprotected_limit_seconds, profile.rate_limit)
+        figures += check(
+            records,
+            observed,
+            profile.unprotected_limit_seconds,
+            profile.rate_limit,
+            profile.reconcile_seconds,
+        )
         notes = [
             f"worker exit code on SIGTERM: {code}",
             f"settled within {profile.settle_seconds:.0f} s: {'yes' if settled else 'no'}",
@@ -184,16 +202,58 @@ def run_chaos(
         server.stop()
 
 
+class WorkerView:
+    """Each chaos symbol's quantity as the worker records it (its state hash in Redis; none
+    once it dropped the position), or None while Redis cannot be read."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.3)
+
+    def read(self) -> dict[str, Decimal] | None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for h in BOOK:
+                pipe.hget(redis_schema.POSITION_STATE_KEY.format(symbol=h.symbol), "quantity")
+            raw = pipe.execute()
+        except redis.RedisError:
+            return None
+        # a short's quantity is negative there; the checks compare sizes
+        return {h.symbol: abs(Decimal(v.decode())) for h, v in zip(BOOK, raw, strict=True) if v}
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def _open_book(control: SimControl, redis_url: str) -> None:
-    """The chaos book at the broker, its risk parameters in Redis, the regular session, and a
-    first round of quotes so both sides know the prices before the worker starts."""
-    control.seed([(h.symbol, h.qty, h.entry) for h in BOOK])
+    """The chaos book at the broker (seeded, and one position bought by hand through the API),
+    its risk parameters in Redis and the regular session, before the worker starts."""
+    control.seed([(h.symbol, h.qty, h.entry) for h in BOOK if not h.by_hand])
     client = redis.Redis.from_url(redis_url)
     try:
         # The worker's pre-earnings check counts days from its own New York date.
         for symbol, fields in risk_hashes(datetime.now(NEW_YORK).date()).items():
             client.hset(redis_schema.risk_key(symbol), mapping=redis_schema.redis_fields(fields))
         client.set(redis_schema.SESSION_KEY, "REGULAR")
+    finally:
+        client.close()
+    opening = [quote(h.symbol, h.entry, datetime.now(UTC)) for h in BOOK]
+    control.quotes(opening)
+    for h in BOOK:
+        if h.by_hand:
+            control.buy_by_hand(h.symbol, h.qty)
+
+    def bought() -> bool:
+        control.quotes(opening)  # a realistic market order fills from a later quote
+        held = control.book().positions
+        return all(h.symbol in held and held[h.symbol].qty == h.qty for h in BOOK if h.by_hand)
+
+    wait_for(bought, 30, "the hand-placed buy did not fill")
+    # Bought while nothing listened (the trade-update bridge was down): its updates never
+    # reached the stream. The worker adopts the position at start; what it later reads from the
+    # broker's history (catch-up) must not count the same fill again.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(events.ORDERS_STREAM)
     finally:
         client.close()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 
+from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
 from simulator.snapshot import book_from_json
 from simulator.state import SimBook
 
@@ -27,6 +28,24 @@ class SimControl:
     def seed(self, book: list[tuple[str, Decimal, Decimal]]) -> None:
         marks = {symbol: str(entry) for symbol, _qty, entry in book}
         self._post("/sim/seed", {"book": [[s, str(q), str(e)] for s, q, e in book], "marks": marks})
+
+    def buy_by_hand(self, symbol: str, qty: Decimal) -> None:
+        """A market buy through the trading API, as a person would place it (not a `pm-` id):
+        the one request of the run that is not the worker's."""
+        headers = {
+            "APCA-API-KEY-ID": SIMULATOR_API_KEY,
+            "APCA-API-SECRET-KEY": SIMULATOR_SECRET_KEY,
+        }
+        body = {
+            "symbol": symbol,
+            "qty": str(qty),
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": f"hand-{symbol}-1",
+        }
+        response = self._http.post(f"{self.url}/v2/orders", json=body, headers=headers, timeout=10)
+        response.raise_for_status()
 
     def quotes(self, quotes: list[dict[str, str]]) -> None:
         self._post("/sim/quotes", quotes)

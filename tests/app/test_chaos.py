@@ -58,6 +58,8 @@ def test_the_run_kills_restarts_and_faults_as_planned(report: ChaosReport) -> No
         "longest unprotected window",
         "closed_trades P&L",
         "story",
+        "longest the worker's quantity differed",
+        "the worker's book != the broker's at the end",
     ],
 )
 def test_the_invariant_holds(report: ChaosReport, figure: str) -> None:

@@ -182,3 +182,20 @@ def test_the_script_visits_every_level_of_the_story() -> None:
     assert max(gains) > D("0.50")
     assert xom.price_at(1.0) > xom.entry * D("1.08")  # past even the first stop of the short
     assert sndl.price_at(1.0) < sndl.entry * D("0.85")
+
+
+def test_a_quantity_the_worker_counts_twice_is_a_disagreement_that_lasts() -> None:
+    monitor = BookMonitor(None, {h.symbol: h.qty for h in BOOK}, 0.2)  # type: ignore[arg-type]
+    held = {s: str(abs(h.qty)) for s, h in BY_SYMBOL.items()}
+    b = book([], held)
+    agree = {s: D(q) for s, q in held.items()}
+    doubled = {**agree, "JPM": D(60)}
+    monitor.observe(b, {"requests": 0}, 0.0, agree)
+    monitor.observe(b, {"requests": 0}, 0.2, doubled)
+    monitor.observe(b, {"requests": 0}, 0.4, None)  # Redis down: this sample says nothing
+    monitor.observe(b, {"requests": 0}, 12.2, doubled)
+    figure = checks.disagreement(monitor.seen, 10.0)
+    assert not figure.ok and figure.value == 12.0
+    assert figure.details == ["JPM: 12.0 s (the worker holds 60, the broker 30)"]
+    assert checks.final_disagreements(b, doubled) == ["JPM: the worker holds 60, the broker 30"]
+    assert checks.final_disagreements(b, agree) == []
