@@ -350,6 +350,14 @@ def sim_book(request: Request, sim: Simulator) -> Response:
     return Response(text, media_type="application/json")
 
 
+def sim_health(request: Request, sim: Simulator) -> dict[str, Any]:
+    """What answers on this port, for `simulator.embedded`'s probe. Always served, never counted,
+    limited or faulted: a process looking for the machine's simulator while the broker is faulted
+    or its budget spent must still find it (else it binds the taken port and dies), and the probe
+    must not spend the account's budget. It says nothing but that it is a simulator."""
+    return {"simulator": "position-manager"}
+
+
 def sim_reset(request: Request, sim: Simulator) -> dict[str, Any]:
     sim.engine.reset()
     sim.reset_stats()
@@ -389,4 +397,5 @@ def build_app(sim: Simulator) -> Starlette:
         c("/sim/book", sim_book, ["GET"]),
         c("/sim/reset", sim_reset, ["POST"]),
     ]
+    routes.append(c("/sim/health", sim_health, ["GET"]))
     return Starlette(routes=routes + controls if sim.config.controls_on() else routes)

@@ -13,7 +13,6 @@ import requests
 
 from position_manager.config import Settings
 from position_manager.logging import log_kv
-from position_manager.simulator_keys import SIMULATOR_API_KEY, SIMULATOR_SECRET_KEY
 from simulator.server import SimulatorHandle, start_simulator
 
 log = logging.getLogger(__name__)
@@ -23,13 +22,15 @@ def simulator_url(settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.simulator_port}"
 
 
-def simulator_answers(url: str) -> bool:
-    """A simulator with the embedded keys answers there. Asked through Alpaca's own `/v2/clock`
-    (one request of its rate budget): the embedded simulator serves no `/sim/*` controls."""
-    headers = {"APCA-API-KEY-ID": SIMULATOR_API_KEY, "APCA-API-SECRET-KEY": SIMULATOR_SECRET_KEY}
+def simulator_answers(url: str, *, timeout: float = 2.0) -> bool:
+    """A simulator answers there. Asked through `/sim/health`, which is served with the controls
+    off and is never rate limited or faulted: probing through Alpaca's `/v2/clock` spent the
+    account's budget and, while the broker was faulted, found no simulator, so a restarted worker
+    tried to bind the taken port and exited 1 (12 restarts in one chaos run)."""
     try:
-        return requests.get(f"{url}/v2/clock", headers=headers, timeout=1.0).status_code == 200
-    except requests.RequestException:
+        answer = requests.get(f"{url}/sim/health", timeout=timeout)
+        return answer.status_code == 200 and answer.json().get("simulator") == "position-manager"
+    except (requests.RequestException, ValueError, AttributeError):
         return False
 
 
@@ -41,12 +42,19 @@ def ensure_simulator(
     url = simulator_url(settings)
     if simulator_answers(url):
         return url, None
-    handle = start_simulator(
-        port=settings.simulator_port,
-        redis_url=redis_url,
-        consume_quotes=redis_url is not None,
-        snapshot_path=settings.data_dir / "simulator.json",
-    )
+    try:
+        handle = start_simulator(
+            port=settings.simulator_port,
+            redis_url=redis_url,
+            consume_quotes=redis_url is not None,
+            snapshot_path=settings.data_dir / "simulator.json",
+        )
+    except OSError:
+        # Taken: by a simulator too busy to answer in time (or one starting beside us), or by
+        # something else, which is the caller's error to report.
+        if simulator_answers(url, timeout=5.0):
+            return url, None
+        raise
     if seed_demo_book and not handle.simulator.engine.book.positions:
         handle.simulator.seed_positions()
         log_kv(log, logging.INFO, "demo book opened in the simulator", url=handle.url)

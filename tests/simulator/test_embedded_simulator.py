@@ -6,11 +6,14 @@ import socket
 from pathlib import Path
 
 import pytest
+import requests
 
 from broker.factory import build_broker
 from position_manager.config import Settings, load_settings
 from position_manager.local_redis import ensure_redis, free_port
+from simulator import start_simulator
 from simulator.embedded import ensure_simulator
+from tests.support.simulator import make_broker
 
 
 def test_first_caller_starts_and_seeds_the_next_finds_it(
@@ -63,3 +66,29 @@ def test_embedded_redis_takes_the_configured_port_when_free(tmp_path: Path) -> N
     finally:
         assert server is not None
         server.stop()
+
+
+def test_a_faulted_and_rate_limited_simulator_is_still_found_without_spending_its_budget(
+    settings: Settings,
+) -> None:
+    """A restarted worker looks for the machine's simulator while the broker is faulted (5xx on
+    every request, 2 s latency) and its budget is spent: it must find it (not try to bind the
+    taken port and exit 1), and the probe must not count as an Alpaca request."""
+    handle = start_simulator(port=settings.simulator_port, lifecycle="instant", rate_limit=1)
+    try:
+        broker = make_broker(handle)
+        broker.get_clock()  # spends the one request a minute
+        handle.simulator.set_faults(error_rate=1.0, error_status=503, latency_ms=2000)
+        before = handle.simulator.stats["requests"]
+        url, started = ensure_simulator(settings, None)
+        assert started is None and url.endswith(f":{settings.simulator_port}")
+        assert handle.simulator.stats["requests"] == before
+    finally:
+        handle.stop()
+
+
+def test_the_health_probe_says_only_what_it_is() -> None:
+    with start_simulator(lifecycle="instant") as handle:
+        answer = requests.get(f"{handle.url}/sim/health", timeout=5)
+        assert answer.status_code == 200
+        assert answer.json() == {"simulator": "position-manager"}
