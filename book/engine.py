@@ -328,7 +328,7 @@ class Engine:
                 sale_failed = sale_failed or isinstance(action, SubmitExit)
                 ack = self._failed(symbol, action, outcome.error, changes) and ack
                 continue
-            failed = self._succeeded(symbol, action, outcome.order, changes) or failed
+            failed = self.apply_accepted(symbol, action, outcome.order, changes) or failed
         if not failed:
             self.retry.succeeded(symbol)
         if ack:
@@ -389,10 +389,12 @@ class Engine:
         decisions = restore_decisions(held.position)
         return Job(symbol, tuple(decisions), "restore") if decisions else None
 
-    def _succeeded(
+    def apply_accepted(
         self, symbol: str, action: Action, order: BrokerOrder | None, changes: Changes
     ) -> bool:
-        """Apply an accepted action. Returns True when it still needs a retry (a stop whose
+        """Apply an action the broker accepted, with the event it gives the history: from a
+        job's answer, or after a crash from the broker's copy of an exit that was sent but never
+        recorded (`book.recovery`). Returns True when it still needs a retry (a stop whose
         client id named an order that is gone), so the caller keeps the retry scheduled."""
         order_id = order.id if order is not None else None
         if isinstance(action, SubmitEntry):

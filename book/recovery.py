@@ -3,8 +3,9 @@
 An exit's flag (profit level taken, earnings date reduced for) is set when the broker accepts the
 exit. If the worker died between the broker's answer and the commit, the state still lists the
 exit's client id under `inflight`; here each is looked up by client id and, if the broker has it,
-applied exactly as if the answer had arrived (`rules.apply.apply_executed`). The redelivered
-message then finds the flag set and decides nothing, so no second order is sent.
+applied exactly as if the answer had arrived (`Engine.apply_accepted`: the flag, the exit
+working until its fill, and the event the history would have had, e.g. `position.profit_taking`).
+The redelivered message then finds the flag set and decides nothing, so no second order is sent.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from decimal import Decimal
 from book.engine import Engine
 from book.state import Changes
 from broker.interface import Broker
-from position_manager.broker_types import TimeInForce
+from position_manager.broker_types import OrderKind
 from position_manager.logging import log_kv
-from rules.apply import apply_executed
 from rules.decisions import SubmitExit
 from rules.exits import closing_side
 from rules.order_ids import exit_reason_of
@@ -33,24 +33,24 @@ def recover_inflight(engine: Engine, broker: Broker, changes: Changes) -> int:
     for symbol, held in list(engine.held.items()):
         if not held.inflight:
             continue
-        pos = held.position
-        for client_id in held.inflight:
+        client_ids, held.inflight = held.inflight, ()
+        for client_id in client_ids:
             reason = exit_reason_of(client_id)
             order = broker.get_order_by_client_id(client_id)
             if reason is None or order is None or order.status in _NOT_ACCEPTED:
                 continue
             decision = SubmitExit(
                 symbol,
-                closing_side(pos.side),
+                closing_side(held.position.side),
                 order.qty or Decimal(0),
-                "market",
-                None,
-                False,
-                TimeInForce.DAY,
+                "limit" if order.kind is OrderKind.LIMIT else "market",
+                order.limit_price,
+                order.extended_hours,
+                order.time_in_force,
                 client_id,
                 reason,
             )
-            pos = apply_executed(pos, decision, order.id)
+            engine.apply_accepted(symbol, decision, order, changes)
             recovered += 1
             log_kv(
                 log,
@@ -60,7 +60,5 @@ def recover_inflight(engine: Engine, broker: Broker, changes: Changes) -> int:
                 order_id=order.id,
                 client_order_id=client_id,
             )
-        held.position = pos
-        held.inflight = ()
         changes.put(held)
     return recovered

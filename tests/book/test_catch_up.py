@@ -117,6 +117,60 @@ def test_a_stop_replace_the_broker_accepted_before_a_crash_gets_its_position_eve
     assert [s.id for s in harness.stops("KO")] == [live.id]  # nothing placed twice
 
 
+def test_a_profit_sale_the_broker_accepted_before_a_crash_gets_its_position_event(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chaos (CI profile, seed 12): NVDA's level-1 sale was sent, the worker killed before the
+    answer was written, and the restart recovered it from `inflight` and caught up its fill,
+    but no `position.profit_taking` ever named the order."""
+    _ko_with_stop(harness)
+    worker = harness.worker
+    assert worker is not None
+    real_commit = worker.store.commit
+
+    class Killed(BaseException):
+        pass
+
+    def commit(changes: Changes) -> None:
+        if any(name == events.POSITION_PROFIT_TAKING for name, _ in changes.events):
+            raise Killed  # the broker took the sale; the worker died before writing it
+        real_commit(changes)
+
+    monkeypatch.setattr(worker.store, "commit", commit)
+    with pytest.raises(Killed):
+        harness.quote("KO", "72")  # +20 %: half is sold
+    harness.kill()
+    harness.sim.simulator.engine.process_pending()
+    harness.sim.simulator.feed_quote("KO", Decimal("71.99"), Decimal("72.01"), Decimal(72))
+    assert harness.position_qty("KO") == 50
+    (sale,) = [
+        o
+        for o in harness.sim.simulator.engine.book.orders.values()
+        if o.side == "sell" and o.type == "market"
+    ]
+
+    harness.start()
+    harness.settle()
+    taken = harness.events(events.POSITION_PROFIT_TAKING)
+    assert [(e["order_id"], e["trigger"], Decimal(e["shares_sold"])) for e in taken] == [
+        (sale.id, "profit_target_1", Decimal(50))
+    ]
+    assert _orders_without_a_position_event(harness) == []
+    assert harness.state("KO")["quantity"] == "50"
+    assert [s.qty for s in harness.stops("KO")] == [50]
+    harness.quote("KO", "72.5")  # the level is taken: nothing is sold twice
+    assert (
+        len(
+            [
+                o
+                for o in harness.sim.simulator.engine.book.orders.values()
+                if o.side == "sell" and o.type == "market"
+            ]
+        )
+        == 1
+    )
+
+
 def test_a_lost_order_update_is_caught_up_by_the_workers_own_timer(harness: Harness) -> None:
     harness.settings = harness.settings.model_copy(update={"worker_reconcile_seconds": 1})
     _ko_with_stop(harness)
