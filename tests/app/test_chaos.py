@@ -3,11 +3,6 @@
 brought back on its append-only file, 5xx / 429 / 2 s latency / dropped answers from the
 simulator (its own process), hostile quotes; then the history ingest and the invariants against
 the broker, the streams and DuckDB. One run for the module (~35 s); each test reads one figure.
-
-"lost events" is xfail (not strict): with catch-up after restarts merged, an order the worker
-sent just before it was killed still reaches the history without its position event in about
-half the runs (a replace it caught up on has no `trailing_stop_updated`, a caught-up profit
-sale no `profit_taking`); it turns XPASS once that is closed.
 """
 
 from __future__ import annotations
@@ -20,11 +15,6 @@ from app.chaos.profile import CI
 from app.chaos.run import ChaosReport, run_chaos
 
 pytestmark = pytest.mark.timeout(240)
-
-CAUGHT_UP_SILENTLY = (
-    "an order caught up after a kill is applied without its position event (trailing_stop_updated"
-    " for a replace, profit_taking for a sale): seen on seeds 12 and 14 with catch-up merged"
-)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +50,7 @@ def test_the_run_kills_restarts_and_faults_as_planned(report: ChaosReport) -> No
         "story",
         "longest the worker's quantity differed",
         "the worker's book != the broker's at the end",
+        "lost events",
     ],
 )
 def test_the_invariant_holds(report: ChaosReport, figure: str) -> None:
@@ -67,9 +58,3 @@ def test_the_invariant_holds(report: ChaosReport, figure: str) -> None:
     assert rows
     for row in rows:
         assert row.ok, f"{row.name}: {row.text} (target {row.target}): {row.details}"
-
-
-@pytest.mark.xfail(reason=CAUGHT_UP_SILENTLY, strict=False)
-def test_every_order_at_the_broker_has_its_position_event(report: ChaosReport) -> None:
-    row = report.figure("lost events")
-    assert row.ok, f"{row.name}: {row.text}: {row.details}"
