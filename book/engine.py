@@ -35,6 +35,7 @@ from rules.model import Position, Quote, Side
 from rules.order_ids import make_position_key, report_date_of
 from rules.params import RuleParams
 from rules.plausibility import confirmed_by, needs_confirmation
+from rules.pnl import unrealized_pnl
 from rules.protection import protect_decisions, restore_decisions
 from rules.session_policy import policy_for
 from rules.stops import stop_and_target
@@ -229,6 +230,31 @@ class Engine:
                     },
                 )
         return self.job_for(symbol, ev.decisions, "quote")
+
+    def pnl_snapshot(self, changes: Changes, why: str) -> int:
+        """A `position.pnl_updated` for every held position at its last known price, whatever
+        the throttle and the session (`why`: session_end, shutdown, command): the history's
+        unrealized P&L is then the book's, not the last throttled quote's. Returns how many."""
+        count = 0
+        for symbol, held in self.held.items():
+            pos = held.position
+            if pos.last_price is None or pos.last_price <= 0 or pos.quantity == 0:
+                continue
+            pnl = unrealized_pnl(pos, pos.last_price, self.session)
+            changes.emit(
+                events.POSITION_PNL_UPDATED,
+                {
+                    "symbol": symbol,
+                    "unrealized_pnl": pnl.unrealized,
+                    "unrealized_pnl_pct": pnl.unrealized_pct,
+                    "current_price": pos.last_price,
+                    "extended_hours": pnl.extended_hours,
+                    "snapshot": why,
+                },
+            )
+            self._pnl_at[symbol] = self.clock()
+            count += 1
+        return count
 
     def job_for(
         self, symbol: str, decisions: tuple[Decision, ...] | list[Decision], cause: str

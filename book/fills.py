@@ -372,6 +372,20 @@ def _reduce(
         if leftover:  # a stop for a flat position would open a new one when triggered
             return Job(upd.symbol, (CancelOrder(upd.symbol, leftover, "position closed"),), "close")
         return None
+    changes.emit(
+        events.POSITION_REDUCED,
+        {
+            "symbol": upd.symbol,
+            "price": price,
+            "quantity": new_qty,
+            "shares": closed_qty,
+            "realized_pnl": reduction.realized,
+            "pnl": held.realized_pnl,
+            "reason": "stop" if was_stop else "exit",
+            "order_id": upd.order_id,
+            "client_order_id": upd.client_order_id,
+        },
+    )
     if upd.order_id == pos.stop_order_id and upd.filled_qty >= (pos.stop_quantity or 0):
         pos = stop_lost(pos)  # a partly filled stop: the rest is re-protected
     held.position = pos.evolve(quantity=new_qty)

@@ -70,6 +70,7 @@ class JobBook:
         owner: str,
     ) -> None:
         self.store = StateStore(client, STATE_GROUP)
+        self.store.refresh_clock()
         guard = OrderGuard(lambda s: self.engine.position_of(s), settings.max_order_notional)
         self.executor = OrderExecutor(broker, client, threads=1, lease_owner=owner, guard=guard)
         self.engine = build_engine(settings, client, self.store, symbols, executor=self.executor)

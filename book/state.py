@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from book.broker_clock import BrokerClock, read_clock, record_clock
 from position_manager.cap_class import CapClass
 from position_manager.events import DEAD_LETTER_STREAM, encode_event, stream_for
 from position_manager.logging import log_kv
@@ -273,6 +274,9 @@ class StateStore:
     def __init__(self, client: redis.Redis, group: str) -> None:
         self._client = client
         self._group = group
+        # Events are stamped with the broker's time (`book.broker_clock`), read from the
+        # session publisher's record by `refresh_clock`; the host's until there is one.
+        self.clock = BrokerClock()
         # Last identity written per symbol, kept until the commit that closes the position.
         self._identity: dict[str, dict[str, Any]] = {}
 
@@ -300,6 +304,17 @@ class StateStore:
         raw = text_fields(self._client.hgetall(CATCH_UP_KEY))
         return CatchUpCursor(_when(raw.get("caught_up_to")), _when(raw.get("ledger_since")))
 
+    def refresh_clock(self) -> None:
+        """Take the broker clock's latest recorded reading (one HGETALL; a failure keeps the
+        reading held)."""
+        self.clock.observe(read_clock(self._client))
+
+    def record_clock(self) -> None:
+        """Record the reading held (one the worker took itself) for the other processes."""
+        reading = self.clock.reading
+        if reading is not None:
+            record_clock(self._client, reading)
+
     def commit(self, changes: Changes) -> None:
         """HSET/DEL + XADD + XACK in one MULTI/EXEC (one round trip)."""
         if not changes:
@@ -314,7 +329,8 @@ class StateStore:
         for name, data in changes.events:
             if name.startswith("position.") and "symbol" in data:
                 data = {**self._identity.get(data["symbol"], {}), **data}
-            pipe.xadd(stream_for(name), redis_fields(encode_event(name, data)))
+            stamped = encode_event(name, data, ts=self.clock.now())
+            pipe.xadd(stream_for(name), redis_fields(stamped))
         for fields in changes.dead_letters:
             pipe.xadd(DEAD_LETTER_STREAM, redis_fields(fields))
         for stream, ids in changes.acks.items():

@@ -59,6 +59,9 @@ POSITION_CLOSED: Final = "position.closed"
 POSITION_TRAILING_STOP_UPDATED: Final = "position.trailing_stop_updated"
 POSITION_PROFIT_TAKING: Final = "position.profit_taking"
 POSITION_EARNINGS_REDUCTION: Final = "position.earnings_reduction"
+# A fill that made a position smaller without closing it (a profit level, an earnings cut, a
+# partly filled stop): its price, its shares and the P&L it realized, from the broker's fill.
+POSITION_REDUCED: Final = "position.reduced"
 POSITION_ERROR: Final = "position.error"
 
 ALERT_LARGE_LOSS: Final = "alert.large_loss"
@@ -71,6 +74,8 @@ ALERT_STOP_NOT_FILLED: Final = "alert.stop_not_filled"
 
 COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
 COMMAND_RECONCILE: Final = "command.reconcile"
+# Publish every held position's unrealized P&L at its last price now (no payload).
+COMMAND_PNL_SNAPSHOT: Final = "command.pnl_snapshot"
 
 
 # What the worker reads on each stream it consumes; anything else there is dead-lettered.
@@ -93,7 +98,9 @@ CONSUMED_EVENTS: Final[Mapping[str, frozenset[str]]] = {
     ),
     RISK_STREAM: frozenset({TRADE_APPROVED}),
     SESSION_STREAM: frozenset({SESSION_CHANGED}),
-    COMMANDS_STREAM: frozenset({COMMAND_REDUCE_FOR_EARNINGS, COMMAND_RECONCILE}),
+    COMMANDS_STREAM: frozenset(
+        {COMMAND_REDUCE_FOR_EARNINGS, COMMAND_RECONCILE, COMMAND_PNL_SNAPSHOT}
+    ),
 }
 # Event names are dotted lower-case words; ids are uuid4 hex (bridged events: Alpaca's ids).
 _EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,4}", re.ASCII)

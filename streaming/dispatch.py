@@ -266,6 +266,9 @@ class Dispatcher:
             changes.ack(stream, msg_id)
         elif name == events.COMMAND_RECONCILE:
             self.housekeeping.request_reconcile((stream, msg_id))
+        elif name == events.COMMAND_PNL_SNAPSHOT:
+            self.engine.pnl_snapshot(changes, "command")
+            changes.ack(stream, msg_id)
         else:
             raise InvalidEventError(f"unknown command: {name}")
 

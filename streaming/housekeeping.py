@@ -31,7 +31,6 @@ from book.state import Changes, StateStore
 from broker.interface import Broker
 from position_manager import events, redis_schema
 from position_manager.logging import log_kv
-from position_manager.market_calendar import NEW_YORK
 from position_manager.redis_schema import encode_health
 from position_manager.session import Session
 from rules.alerts import book_alerts
@@ -105,12 +104,16 @@ class Housekeeping:
         if session is self.engine.session:
             return
         log_kv(log, logging.INFO, "market session changed", old=self.engine.session, new=session)
+        if self.engine.session is Session.REGULAR:  # the regular session ended: its last marks
+            self.engine.pnl_snapshot(changes, "session_end")
         self.engine.session = session
         for symbol in list(self.engine.held):
             self.submit(self.engine.reevaluate_job(symbol, "session"))
 
     def today(self) -> date:
-        return datetime.now(NEW_YORK).date()
+        """The session date at the broker's time: the earnings window counts New York trading
+        days from it, not the host's date (a simulated clock, a host in another zone)."""
+        return self.store.clock.today()
 
     def saw_quote(self) -> None:
         self.last_quote_at = datetime.now(UTC)
@@ -172,6 +175,7 @@ class Housekeeping:
             self.store.commit(changes)
             return
         self._last_tick = now
+        self.store.refresh_clock()
         self._maintain_leases(stopping)
         if not stopping and now - self._last_reconcile >= self.reconcile_seconds:
             self.request_reconcile(why="timer")
@@ -188,6 +192,8 @@ class Housekeeping:
                 self.redeliver(claimed)
         self._probe_broker(now)
         self._alerts(changes)
+        if stopping:  # the book's last marks go to the history before the worker goes
+            self.engine.pnl_snapshot(changes, "shutdown")
         self.store.commit(changes)
         self._write_health(stopping)
 

@@ -19,6 +19,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from book.broker_clock import BrokerClock, next_reading, record_clock
 from broker.interface import Broker
 from position_manager import events, redis_schema
 from position_manager.logging import log_kv
@@ -28,13 +29,16 @@ from position_manager.session import Session
 log = logging.getLogger(__name__)
 
 
-def broker_session(broker: Broker) -> Session:
+def broker_session(broker: Broker, clock: BrokerClock | None = None) -> Session:
     """REGULAR when the broker says open; otherwise PRE/POST/CLOSED by the calendar at the
-    broker's own time (never REGULAR: the broker knows about halts and closures we do not)."""
-    clock = broker.get_clock()
-    if clock.is_open:
+    broker's own time (never REGULAR: the broker knows about halts and closures we do not).
+    The answer's time goes to `clock` (what the events are stamped with)."""
+    answer = broker.get_clock()
+    if clock is not None:
+        clock.observe(next_reading(clock.reading, answer.timestamp, datetime.now(UTC)))
+    if answer.is_open:
         return Session.REGULAR
-    by_calendar = calendar_session(clock.timestamp)
+    by_calendar = calendar_session(answer.timestamp)
     return Session.CLOSED if by_calendar is Session.REGULAR else by_calendar
 
 
@@ -44,6 +48,8 @@ class SessionPublisher:
         self._broker = broker
         self.interval = interval
         self.current: Session | None = None
+        # Each answer of the broker's clock is recorded in Redis for every process's stamps.
+        self.clock = BrokerClock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="session-publisher", daemon=True)
 
@@ -51,7 +57,7 @@ class SessionPublisher:
         if self._broker is None:
             return calendar_session(datetime.now(UTC))
         try:
-            return broker_session(self._broker)
+            session = broker_session(self._broker, self.clock)
         except Exception as exc:
             known = self.current or self._published()
             log_kv(
@@ -65,6 +71,13 @@ class SessionPublisher:
                 detail=str(exc)[:200],
             )
             return known if known is not None else calendar_session(datetime.now(UTC))
+        reading = self.clock.reading
+        if reading is not None:
+            try:
+                record_clock(self._client, reading)
+            except Exception as exc:  # Redis down: the next answer is recorded
+                log_kv(log, logging.WARNING, "broker clock not recorded", error=str(exc))
+        return session
 
     def _published(self) -> Session | None:
         """The session in Redis (published by an earlier process), if any."""

@@ -137,6 +137,7 @@ class Worker:
         left unacked. A broker answering 429/5xx is asked again with backoff until it answers
         (or `stop` is set: `StartAbandonedError`)."""
         self.consumer.ensure_groups()
+        self.store.refresh_clock()
         self.engine.load(self.store.load_all())
         self.engine.applied.load(decode_entries(self.store.load_applied()))
         self.housekeeping.load_session()
@@ -151,6 +152,8 @@ class Worker:
         view = self._until_answered(
             lambda: read_broker(self.broker, cursor, refs), "the startup read", stop
         )
+        self.store.clock.observe_answer(view.read_at)
+        self.store.record_clock()  # every process counts dates from it (sensors, jobs)
         symbols = {p.symbol for p in view.positions} | set(self.engine.held)
         self.engine.risk.update(load_risk_params(self.client, symbols))
         self.leases.maintain(symbols)

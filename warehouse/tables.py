@@ -31,6 +31,7 @@ POSITION_HISTORY: Final = "position_history"
 OPEN_POSITIONS: Final = "open_positions"
 CLOSED_TRADES: Final = "closed_trades"
 DAILY_PNL: Final = "daily_pnl"
+PROTECTION: Final = "protection"  # every interval a position had no live stop
 
 TABLES: Final = (
     UNIVERSE,
@@ -45,4 +46,4 @@ TABLES: Final = (
     ALERTS,
     STREAM_CURSORS,
 )
-VIEWS: Final = (LATEST_ATR, POSITION_HISTORY, OPEN_POSITIONS, CLOSED_TRADES, DAILY_PNL)
+VIEWS: Final = (LATEST_ATR, POSITION_HISTORY, OPEN_POSITIONS, CLOSED_TRADES, DAILY_PNL, PROTECTION)

@@ -7,11 +7,14 @@ needs, not the columns the views want, so the mapping fills them in:
 - `position_key`: only `position.opened` names it; later events of the same symbol belong to the
   position opened last (the ledger remembers it; a position the worker adopted at start-up without
   an `opened` event is named by its Redis state, looked up by the caller).
-- realized P&L: partial exits (`profit_taking`, `earnings_reduction`) book
-  ``(price - entry) x shares x side`` at the decision price; `position.closed` carries the worker's
-  cumulative realized P&L from the actual fills, so the close books the difference. The sum over a
-  position is therefore exactly the worker's figure, and `daily_pnl` still sees partial exits on
-  the day they happened.
+- realized P&L from the broker's fills, never from a decision's price: `position.reduced` (a
+  fill that made the position smaller) books the P&L the worker computed from that fill, and
+  `position.closed` carries the worker's cumulative realized P&L, so the close books the
+  difference (its own fill's). The sum over a position is exactly the worker's figure, and
+  `daily_pnl` sees each partial exit on the session date it filled. A decision
+  (`profit_taking`, `earnings_reduction`) books nothing: it is what was asked for, at the price
+  that triggered it; its shares are in `data`. (History written before `position.reduced`
+  existed has its partial exits booked by the close.)
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ def _text(value: Any, name: str = "value") -> str | None:
 # stored is refused whole and leaves the ledger as it was.
 _POSITION_NUMBERS: Final = (
     "quantity", "entry_price", "stop_price", "added", "new_stop", "unrealized_pnl",
-    "current_price", "shares_sold", "exit_price", "pnl", "quantity_closed",
+    "current_price", "shares_sold", "exit_price", "pnl", "quantity_closed", "price", "shares",
+    "realized_pnl",
 )  # fmt: skip
 _POSITION_TEXTS: Final = ("symbol", "position_key", "side")
 
@@ -192,7 +196,9 @@ def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[s
         row["unrealized_pnl"] = to_decimal(d.get("unrealized_pnl"))
         row["price"] = to_decimal(d.get("current_price"))
     elif name in (events.POSITION_PROFIT_TAKING, events.POSITION_EARNINGS_REDUCTION):
-        _partial_exit(row, d, entry)
+        row["price"] = to_decimal(d.get("current_price"))  # the decision's, not a fill's
+    elif name == events.POSITION_REDUCED:
+        _reduced(row, d, entry)
     elif name in (events.POSITION_STOP_HIT, events.POSITION_TARGET_HIT):
         row["price"] = to_decimal(d.get("current_price"))
         row["stop_price"] = to_decimal(d.get("stop_price"))
@@ -235,19 +241,15 @@ def _sign(side: str | None) -> int:
     return -1 if side == "short" else 1
 
 
-def _partial_exit(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
-    shares = to_decimal(d.get("shares_sold"))
-    price = to_decimal(d.get("current_price"))
-    row.update(filled_qty=shares, price=price)
-    if entry is None or shares is None:
-        return
-    if entry.quantity is not None:
-        entry.quantity -= _sign(entry.side) * shares
-        row["quantity"] = entry.quantity
-    if price is not None and entry.entry_price is not None:
-        realized = (price - entry.entry_price) * shares * _sign(entry.side)
-        row["realized_pnl"] = realized
-        entry.realized += realized
+def _reduced(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
+    shares = to_decimal(d.get("shares"))
+    realized = to_decimal(d.get("realized_pnl"))
+    quantity = to_decimal(d.get("quantity"))
+    row.update(filled_qty=shares, price=to_decimal(d.get("price")), quantity=quantity)
+    row["realized_pnl"] = realized if realized is not None else Decimal(0)
+    if entry is not None:
+        entry.quantity = quantity if quantity is not None else entry.quantity
+        entry.realized += row["realized_pnl"]
 
 
 def _closed(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
@@ -288,7 +290,7 @@ def order_row(event: Event) -> dict[str, Any] | None:
         return None
     client_id = _text(d.get("client_order_id")) or order_id
     key, action = order_action(client_id)
-    ts: datetime = event.ts
+    ts: datetime = _broker_time(d.get("timestamp")) or event.ts
     return {
         "order_id": order_id,
         "client_order_id": client_id,
@@ -305,6 +307,19 @@ def order_row(event: Event) -> dict[str, Any] | None:
         "created_at": ts if event.event == events.ORDER_NEW else None,
         "updated_at": ts,
     }
+
+
+def _broker_time(value: Any) -> datetime | None:
+    """The broker's own time of a trade update (`timestamp`), when it carries a readable one:
+    the envelope's `ts` is the publisher's clock (the bridge's host), and the order rows must be
+    on the broker's clock like the position events, or `protection` would compare two clocks."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def alert_row(stream_id: str, event: Event) -> dict[str, Any]:

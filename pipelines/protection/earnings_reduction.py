@@ -19,12 +19,12 @@ from typing import Any, Final
 import dagster as dg
 import redis
 
+from book.broker_clock import broker_today
 from book.health import WORKER_MAX_AGE_SECONDS, worker_status
 from book.jobs import JobBook
 from book.reconcile import adopt_position
 from book.state import Changes
 from broker.interface import Broker
-from pipelines.common import new_york_today
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
 from position_manager import events
 from position_manager.config import Settings
@@ -191,8 +191,9 @@ def reduce_position_for_earnings(
                 )
         else:
             metadata["executed_by"] = "dagster"
+            today = broker_today(client)
             result = reduce_itself(
-                broker.get_broker(), client, pm_config.settings(), symbol, report, new_york_today()
+                broker.get_broker(), client, pm_config.settings(), symbol, report, today
             )
             metadata.update({k: (v if isinstance(v, str) else str(v)) for k, v in result.items()})
             if result["outcome"] == "failed":

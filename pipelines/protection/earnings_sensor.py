@@ -18,8 +18,9 @@ from typing import Any, Final
 
 import dagster as dg
 
+from book.broker_clock import broker_today
 from book.session import read_session
-from pipelines.common import new_york_today, now_utc
+from pipelines.common import now_utc
 from pipelines.protection.earnings_reduction import earnings_run_config, reduce_for_earnings_job
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
 from pipelines.sensor_common import UNAVAILABLE, redis_skip_reason
@@ -72,9 +73,9 @@ def pre_earnings_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     settings = pm_config.settings()
     now = now_utc()
-    today: date = new_york_today(now)
     try:
         with redis.get_client() as client:
+            today: date = broker_today(client)  # the worker's date: the broker's, not ours
             session = read_session(client, now)
             if not policy_for(session).reduce_for_earnings:
                 return dg.SkipReason(

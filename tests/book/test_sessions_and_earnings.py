@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from book.state import Changes
 from position_manager import events
 from position_manager.events import publish
 from position_manager.market_calendar import NEW_YORK
+from tests.support.simulator import REGULAR_AT
 from tests.support.worker_harness import Harness, risk_params
+
+# The broker's (simulated) New York date: the earnings window counts from it, not the host's.
+SESSION_DATE = REGULAR_AT.astimezone(NEW_YORK).date()
 
 
 def _session(harness: Harness, session: str) -> None:
@@ -61,7 +65,7 @@ def test_closed_market_publishes_no_pnl_but_still_protects(harness: Harness) -> 
 def test_pre_earnings_halves_once_per_report_date(harness: Harness) -> None:
     _long(harness)
     harness.quote("AAPL", "101")
-    report = (datetime.now(NEW_YORK).date() + timedelta(days=3)).isoformat()
+    report = (SESSION_DATE + timedelta(days=3)).isoformat()
     for _ in range(2):
         publish(
             harness.client,
@@ -78,7 +82,7 @@ def test_pre_earnings_halves_once_per_report_date(harness: Harness) -> None:
 
 
 def test_daily_check_reduces_from_the_risk_parameters(harness: Harness) -> None:
-    report = (datetime.now(NEW_YORK).date() + timedelta(days=5)).isoformat()
+    report = (SESSION_DATE + timedelta(days=5)).isoformat()
     _long(harness, next_report_date=report)
     assert harness.worker is not None
     changes = Changes()

@@ -23,14 +23,18 @@ KEY = "AAPL-l-0123456789"
 
 
 def _book(client: redis.Redis) -> None:
-    """Bought 100 @ 100, sold half @ 120 before earnings, closed the rest @ 110."""
+    """Bought 100 @ 100, half sold before earnings (decided at 120, filled at 119.50), the rest
+    closed @ 110."""
     opened = {"symbol": "AAPL", "quantity": "100", "entry_price": "100", "stop_price": "92",
               "side": "long", "position_key": KEY}  # fmt: skip
     publish(client, events.POSITION_OPENED, opened)
     publish(client, events.POSITION_STOP_SET, {"symbol": "AAPL", "stop_price": "92", "qty": "100"})
     reduction = {"symbol": "AAPL", "shares_sold": "50", "current_price": "120"}
     publish(client, events.POSITION_EARNINGS_REDUCTION, reduction)
-    closed = {"symbol": "AAPL", "exit_price": "110", "pnl": "1500", "quantity_closed": "50"}
+    sold = {"symbol": "AAPL", "price": "119.50", "quantity": "50", "shares": "50",
+            "realized_pnl": "975", "pnl": "975", "reason": "exit"}  # fmt: skip
+    publish(client, events.POSITION_REDUCED, sold)
+    closed = {"symbol": "AAPL", "exit_price": "110", "pnl": "1475", "quantity_closed": "50"}
     publish(client, events.POSITION_CLOSED, closed)
     for status, filled in (("new", "0"), ("filled", "100")):
         publish(client, f"order.{'new' if status == 'new' else 'filled'}", {
@@ -54,21 +58,24 @@ def test_sensor_requests_one_run_and_the_job_ingests_every_stream_once(
     result = env.launch(ingest_position_history, instance, tick.run_requests[0])
     assert result.success
     meta = step_metadata(result, "ingest_stream_events")
-    assert (meta["positions_written"], meta["orders_written"], meta["alerts_written"]) == (4, 2, 1)
+    assert (meta["positions_written"], meta["orders_written"], meta["alerts_written"]) == (5, 2, 1)
     env.launch(ingest_position_history, instance, tick.run_requests[0])  # fired twice: harmless
 
-    assert env.sql("SELECT count(*) FROM position_events") == [(4,)]
-    history = env.sql("SELECT event, position_key, quantity, realized_pnl FROM position_history")
+    assert env.sql("SELECT count(*) FROM position_events") == [(5,)]
+    history = env.sql(
+        "SELECT event, position_key, quantity, price, realized_pnl FROM position_history"
+    )
     assert history == [
-        ("position.opened", KEY, Decimal(100), None),
-        ("position.stop_set", KEY, None, None),
-        ("position.earnings_reduction", KEY, Decimal(50), Decimal(1000)),
-        ("position.closed", KEY, Decimal(0), Decimal(500)),
+        ("position.opened", KEY, Decimal(100), Decimal(100), None),
+        ("position.stop_set", KEY, None, None, None),
+        ("position.earnings_reduction", KEY, None, Decimal(120), None),  # the decision
+        ("position.reduced", KEY, Decimal(50), Decimal("119.5"), Decimal(975)),  # the fill
+        ("position.closed", KEY, Decimal(0), Decimal(110), Decimal(500)),
     ]
     assert env.sql("SELECT symbol, exited_qty, realized_pnl FROM closed_trades") == [
-        ("AAPL", Decimal(100), Decimal(1500))
+        ("AAPL", Decimal(100), Decimal(1475))
     ]
-    assert env.sql("SELECT sum(realized_pnl) FROM daily_pnl") == [(Decimal(1500),)]
+    assert env.sql("SELECT sum(realized_pnl) FROM daily_pnl") == [(Decimal(1475),)]
     assert env.sql("SELECT status, qty, filled_qty, action, position_key FROM orders") == [
         ("filled", Decimal(100), Decimal(100), "stop", KEY)
     ]
@@ -125,7 +132,7 @@ def test_a_busy_warehouse_skips_the_run_and_the_next_run_catches_up(
     behind = env.tick(position_history_sensor, instance)
     assert len(behind.run_requests) == 1
     env.launch(ingest_position_history, instance, behind.run_requests[0])
-    assert env.sql("SELECT count(*) FROM position_events") == [(5,)]
+    assert env.sql("SELECT count(*) FROM position_events") == [(6,)]
     ingested = env.client.hget(HISTORY_INGESTED_KEY, events.POSITIONS_STREAM)
     assert ingested is not None
 

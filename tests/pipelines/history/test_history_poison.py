@@ -112,17 +112,22 @@ def test_messages_that_cannot_be_decoded_are_dead_lettered_and_the_rest_land(
 def test_a_row_the_warehouse_refuses_is_found_and_dead_lettered_alone(
     env: Env, instance: dg.DagsterInstance
 ) -> None:
-    """Every field fits, but the realized P&L the mapping computes does not: DuckDB refuses the
-    batch, each row is tried alone, and only that row is dead-lettered."""
+    """Every field fits, but the realized P&L the mapping computes for the close (its total less
+    what the partial fills booked) does not: DuckDB refuses the batch, each row is tried alone,
+    and only that row is dead-lettered."""
     opened = {"symbol": "BIG", "quantity": "90000000000000", "entry_price": "1", "side": "long",
               "position_key": "BIG-l-0123456789"}  # fmt: skip
     publish(env.client, events.POSITION_OPENED, opened)
-    sale = {"symbol": "BIG", "shares_sold": "90000000000000", "current_price": "99999"}
-    publish(env.client, events.POSITION_PROFIT_TAKING, sale)
+    sale = {"symbol": "BIG", "shares": "1", "price": "2", "quantity": "89999999999999",
+            "realized_pnl": "90000000000000"}  # fmt: skip
+    publish(env.client, events.POSITION_REDUCED, sale)
+    closed = {"symbol": "BIG", "exit_price": "1", "pnl": "-90000000000000"}
+    publish(env.client, events.POSITION_CLOSED, closed)
     publish(env.client, events.POSITION_STOP_SET, {"symbol": "KO", "stop_price": "55"})
     _ingest(env, instance)
     assert env.sql("SELECT event FROM position_events ORDER BY stream_id") == [
         (events.POSITION_OPENED,),
+        (events.POSITION_REDUCED,),
         (events.POSITION_STOP_SET,),
     ]
     ((stream, consumer, reason),) = _letters(env)

@@ -11,7 +11,9 @@ import dagster as dg
 from pipelines.protection.earnings_reduction import reduce_for_earnings_job
 from pipelines.protection.earnings_sensor import pre_earnings_sensor
 from position_manager import events, redis_schema
+from position_manager.market_calendar import NEW_YORK
 from tests.pipelines.conftest import Env, new_york_today, step_metadata
+from tests.support.simulator import REGULAR_AT
 from tests.support.worker_harness import Harness
 
 
@@ -54,7 +56,8 @@ def test_worker_down_one_run_per_report_halves_once_and_shrinks_the_stop_first(
 def test_worker_alive_the_job_sends_the_command_and_the_worker_sells(
     harness: Harness, env: Env, instance: dg.DagsterInstance
 ) -> None:
-    report = new_york_today() + timedelta(days=2)
+    # The worker records the broker's clock: the sensor and the job count from its date.
+    report = REGULAR_AT.astimezone(NEW_YORK).date() + timedelta(days=2)
     env.risk("AAPL", None)  # the worker's own daily check must not pre-empt the command
     harness.start()
     harness.approve("AAPL", "buy", 100, "100")
