@@ -160,6 +160,30 @@ def sql(
 
 
 @app.command()
+def chart(
+    symbol: str = typer.Argument(..., help="the symbol, e.g. NVDA"),
+    out: Path | None = typer.Option(None, "--out", help="where to write the PNG (SYMBOL.png)"),
+    demo: bool = typer.Option(False, "--demo", help="the demo's warehouse"),
+) -> None:
+    """Write a PNG of a symbol's price, stop (coloured by its basis: atr, fallback, trailed) and
+    fills over time, from the DuckDB history."""
+    settings = _settings()
+    from app.chart import chart as draw_chart
+    from app.embedded_run import demo_settings
+
+    path = (demo_settings(settings) if demo else settings).warehouse_path
+    try:
+        written, series = draw_chart(path, symbol.upper(), out)
+    except PositionManagerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{written}: {len(series.prices)} prices, {len(series.stops)} stop levels, "
+        f"{len(series.fills)} fills"
+    )
+
+
+@app.command()
 def worker() -> None:
     """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with)."""
     from app.worker import main
