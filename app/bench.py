@@ -43,6 +43,8 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("latency", "bench_worker_latency.py",
           ("--runs", "1", "--seconds", "10", "--order-rate", "20", "--requests", "1000")),
     Bench("fuzz", "fuzz.py", ("--random", "300", "--seed", "11")),
+    # 1,000 unprotected positions at 200 requests per 6 s (Alpaca's budget, time scaled by 10).
+    Bench("protection", "bench_protection_first.py", ("--positions", "1000")),
     Bench("chaos", "chaos.py", ("--profile", "ci")),
 )  # fmt: skip
 

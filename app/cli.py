@@ -275,7 +275,9 @@ def chaos(
 @app.command()
 def bench(
     only: list[str] = typer.Option(
-        [], "--only", help="run only these (listing, atr, throughput, latency, fuzz, chaos)"
+        [],
+        "--only",
+        help="run only these (listing, atr, throughput, latency, fuzz, protection, chaos)",
     ),
     chaos_profile: str = typer.Option("ci", help="the chaos profile to run (ci or full)"),
     write_readme: bool = typer.Option(

@@ -24,7 +24,8 @@ from rules.apply import stop_lost
 from rules.decisions import CancelOrder, Decision
 from rules.model import Position, Side
 from rules.order_ids import placed_for
-from rules.protection import protect_decisions
+from rules.protection import planned_stop_price, protect_decisions
+from rules.protection_order import Urgency, urgency
 from rules.reconcile import (
     ReconcileSummary,
     SymbolReconciliation,
@@ -140,6 +141,7 @@ def reconcile(
 
     summary = ReconcileSummary()
     jobs: list[Job] = []
+    urgent: dict[str, Urgency] = {}  # the unprotected, by `rules.protection_order`
     order_list = list(orders)
     seen: set[str] = set()
     for bp in positions:
@@ -161,10 +163,11 @@ def reconcile(
             if any(getattr(d, "reason", "") == "shrink" for d in decisions):
                 summary.stops_to_resize.append(symbol)
         else:
-            decisions += protect_decisions(
-                pos, engine.risk_for(symbol).atr, pos.last_price, engine.params
-            )
+            atr = engine.risk_for(symbol).atr
+            decisions += protect_decisions(pos, atr, pos.last_price, engine.params)
             summary.stops_to_place.append(symbol)
+            planned = planned_stop_price(pos, atr, engine.params)
+            urgent[symbol] = urgency(pos, pos.last_price, planned)
         engine.retry.forget(symbol)
         if decisions:
             jobs.append(Job(symbol, tuple(decisions), "reconcile"))
@@ -184,6 +187,11 @@ def reconcile(
         by_symbol.setdefault(cancel.symbol, []).append(cancel)
         summary.orphans_to_cancel.append(cancel.order_id)
     jobs += [Job(s, tuple(d), "orphan") for s, d in by_symbol.items() if not leave(s)]
+    # Protection first when the budget is short: the unprotected, most urgent first, then the
+    # resizes and cancels (the order the host submits them is the order they meet the budget).
+    last = Urgency(2, Decimal(0))
+    jobs.sort(key=lambda job: urgent.get(job.symbol, last) if job.cause == "reconcile" else last)
+    summary.requests = sum(len(job.actions) for job in jobs)
     log_kv(
         log,
         logging.INFO,

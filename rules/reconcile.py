@@ -33,6 +33,7 @@ class ReconcileSummary:
     stops_to_resize: list[str] = field(default_factory=list)
     duplicates_to_cancel: list[str] = field(default_factory=list)
     orphans_to_cancel: list[str] = field(default_factory=list)
+    requests: int = 0  # order requests the jobs will send (what the protection ETA counts)
 
 
 def protective_stops(position: Position, orders: list[BrokerOrder]) -> list[BrokerOrder]:

@@ -42,6 +42,7 @@ from position_manager import events
 from position_manager.config import Settings
 from position_manager.logging import log_kv
 from rules.params import RuleParams
+from rules.protection_order import protection_eta_seconds
 from rules.reconcile import ReconcileSummary
 from streaming.consumer import Consumer, ConsumerConfig, Message
 from streaming.dispatch import Dispatcher
@@ -160,6 +161,12 @@ class Worker:
         changes = Changes()
         jobs, summary = reconcile_with_broker(self.engine, view, changes)
         self.store.commit(changes)
+        if summary.stops_to_place:
+            rate = self.settings.alpaca_rate_limit_per_minute
+            log_kv(log, logging.INFO, "protecting, most urgent first",
+                   unprotected=len(summary.stops_to_place), requests=summary.requests,
+                   first=summary.stops_to_place and jobs[0].symbol, per_minute=rate,
+                   eta_seconds=round(protection_eta_seconds(summary.requests, rate)))  # fmt: skip
         for job in jobs:
             self.submit(job)
         self.wait_idle(scan_timeout)
