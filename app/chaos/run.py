@@ -230,8 +230,9 @@ def _open_book(control: SimControl, redis_url: str) -> None:
     control.seed([(h.symbol, h.qty, h.entry) for h in BOOK if not h.by_hand])
     client = redis.Redis.from_url(redis_url)
     try:
-        # The worker's pre-earnings check counts days from its own New York date.
-        for symbol, fields in risk_hashes(datetime.now(NEW_YORK).date()).items():
+        # The worker's pre-earnings check counts days from the broker's New York date.
+        session_date = datetime.fromisoformat(CLOCK_START).astimezone(NEW_YORK).date()
+        for symbol, fields in risk_hashes(session_date).items():
             client.hset(redis_schema.risk_key(symbol), mapping=redis_schema.redis_fields(fields))
         client.set(redis_schema.SESSION_KEY, "REGULAR")
     finally:
