@@ -184,6 +184,27 @@ def chart(
 
 
 @app.command()
+def flatten(
+    confirm: bool = typer.Option(
+        False, "--confirm", help="really close every position (without it: only list them)"
+    ),
+    cause: str = typer.Option("flatten", help="why, for the events and the log"),
+) -> None:
+    """Close every position through the lifecycle-safe path (each stop cancelled, then one exit
+    for all its shares): by the worker when it runs, otherwise here, under the symbol leases."""
+    settings = _settings()
+    configure_logging("WARNING")
+    from app.flatten import run_flatten
+
+    try:
+        code = run_flatten(settings, confirm=confirm, cause=cause, echo=typer.echo)
+    except PositionManagerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def worker() -> None:
     """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with)."""
     from app.worker import main

@@ -32,12 +32,15 @@ from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, Submi
 from rules.earnings import earnings_reduction_decisions, needs_earnings_reduction
 from rules.evaluate import evaluate_quote
 from rules.model import Position, Quote, Side
-from rules.order_ids import make_position_key, report_date_of
+from rules.order_ids import flatten_order_id, make_position_key, report_date_of
 from rules.params import RuleParams
+from rules.partial_exit import exit_with_stop_fitted
 from rules.plausibility import confirmed_by, needs_confirmation
 from rules.pnl import unrealized_pnl
+from rules.portfolio_limits import tightened_stop
 from rules.protection import protect_decisions, restore_decisions
 from rules.session_policy import policy_for
+from rules.stop_orders import replace_stop
 from rules.stops import stop_and_target
 
 log = logging.getLogger(__name__)
@@ -324,6 +327,50 @@ class Engine:
             return None
         return self.job_for(symbol, decisions, "earnings")
 
+    # --- portfolio limits and flatten ----------------------------------------------------------
+    def flatten_job(self, symbol: str, today: date, cause: str) -> Job | None:
+        """Close the whole position through the lifecycle-safe path (its stop cancelled first,
+        then one exit for every share no working exit holds; `flatten_order_id` once per session
+        date). None when the session allows no exit (CLOSED) or nothing is left to sell."""
+        held = self.held.get(symbol)
+        policy = policy_for(self.session)
+        if held is None or policy.exit_style is None:
+            return None
+        pos = held.position
+        price = pos.last_price or pos.entry_price
+        decisions = exit_with_stop_fitted(
+            pos,
+            pos.coverable_size,
+            price,
+            policy.exit_style,
+            "flatten",
+            flatten_order_id(pos.position_key, today, pos.exit_generation),
+            self.params,
+        )
+        return self.job_for(symbol, decisions, f"flatten: {cause}")
+
+    def tighten_job(self, symbol: str, tighten_pct: Decimal) -> Job | None:
+        """The live stop moved to `tighten_pct` from the last price, if that is tighter."""
+        held = self.held.get(symbol)
+        if held is None:
+            return None
+        pos = held.position
+        if pos.last_price is None or pos.stop_order_id is None or pos.stop_quantity is None:
+            return None
+        target = tightened_stop(pos, pos.last_price, tighten_pct)
+        if target is None:
+            return None
+        decision = replace_stop(
+            symbol,
+            pos.position_key,
+            pos.stop_order_id,
+            pos.stop_quantity,
+            target,
+            pos.stop_price,
+            "tighten",
+        )
+        return self.job_for(symbol, [decision], "portfolio_limit")
+
     # --- job outcomes -----------------------------------------------------------------------
     def apply_result(self, result: JobResult, changes: Changes) -> Job | None:
         """Apply a finished job's outcomes to the book. Returns a follow-up job when protection
@@ -513,6 +560,17 @@ class Engine:
                     "trigger": "stop_breach",
                     "shares_sold": action.qty,
                     "order_id": order_id,
+                },
+            )
+        elif action.reason == "flatten":
+            changes.emit(
+                events.POSITION_FLATTEN,
+                {
+                    "symbol": symbol,
+                    "shares_sold": action.qty,
+                    "order_id": order_id,
+                    "order_type": action.order_type,
+                    "current_price": price,
                 },
             )
         else:

@@ -140,6 +140,7 @@ def to_account(account: TradeAccount) -> Account:
         cash=dec(account.cash) or Decimal(0),
         equity=dec(account.equity) or Decimal(0),
         buying_power=dec(account.buying_power) or Decimal(0),
+        last_equity=dec(account.last_equity),
     )
 
 

@@ -169,3 +169,4 @@ class Account:
     cash: Decimal
     equity: Decimal
     buying_power: Decimal
+    last_equity: Decimal | None = None  # equity at 16:00 ET of the previous trading day

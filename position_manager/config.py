@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     quote_confirm_tolerance: Fraction = Decimal("0.02")
     max_order_notional: Decimal = Field(Decimal("250000"), gt=0)
 
+    # --- Portfolio limits (off unless set) --------------------------------------------------
+    # Equity this far under the previous close (Alpaca's last_equity) / under its peak.
+    daily_loss_limit_pct: Decimal | None = Field(None, gt=0, lt=1)
+    max_drawdown_pct: Decimal | None = Field(None, gt=0, lt=1)
+    portfolio_limit_action: Literal["tighten", "flatten"] = "tighten"
+    portfolio_tighten_pct: Decimal = Field(Decimal("0.02"), gt=0, lt=1)
+    portfolio_check_seconds: int = Field(30, ge=5, le=3600)
+
     # --- Where things live ------------------------------------------------------------------
     reconcile_every_minutes: int = Field(5, ge=1, le=1440)
     reconcile_off_hours_every_minutes: int = Field(60, ge=1, le=1440)

@@ -62,6 +62,8 @@ POSITION_EARNINGS_REDUCTION: Final = "position.earnings_reduction"
 # A fill that made a position smaller without closing it (a profit level, an earnings cut, a
 # partly filled stop): its price, its shares and the P&L it realized, from the broker's fill.
 POSITION_REDUCED: Final = "position.reduced"
+# The whole position asked to close (`command.flatten`, or a portfolio limit with FLATTEN).
+POSITION_FLATTEN: Final = "position.flatten"
 POSITION_ERROR: Final = "position.error"
 
 ALERT_LARGE_LOSS: Final = "alert.large_loss"
@@ -71,11 +73,15 @@ ALERT_CIRCUIT_OPEN: Final = "alert.circuit_open"
 ALERT_WORKER_DOWN: Final = "alert.worker_down"
 # A short's buy stop triggered but rests unfilled above its collar: replaced by a marketable exit.
 ALERT_STOP_NOT_FILLED: Final = "alert.stop_not_filled"
+# The account crossed DAILY_LOSS_LIMIT_PCT or MAX_DRAWDOWN_PCT: every stop tightened, or flat.
+ALERT_PORTFOLIO_LIMIT: Final = "alert.portfolio_limit"
 
 COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
 COMMAND_RECONCILE: Final = "command.reconcile"
 # Publish every held position's unrealized P&L at its last price now (no payload).
 COMMAND_PNL_SNAPSHOT: Final = "command.pnl_snapshot"
+# Close every position (`position-manager flatten --confirm`; payload: {"cause": "..."}).
+COMMAND_FLATTEN: Final = "command.flatten"
 
 
 # What the worker reads on each stream it consumes; anything else there is dead-lettered.
@@ -99,7 +105,7 @@ CONSUMED_EVENTS: Final[Mapping[str, frozenset[str]]] = {
     RISK_STREAM: frozenset({TRADE_APPROVED}),
     SESSION_STREAM: frozenset({SESSION_CHANGED}),
     COMMANDS_STREAM: frozenset(
-        {COMMAND_REDUCE_FOR_EARNINGS, COMMAND_RECONCILE, COMMAND_PNL_SNAPSHOT}
+        {COMMAND_REDUCE_FOR_EARNINGS, COMMAND_RECONCILE, COMMAND_PNL_SNAPSHOT, COMMAND_FLATTEN}
     ),
 }
 # Event names are dotted lower-case words; ids are uuid4 hex (bridged events: Alpaca's ids).

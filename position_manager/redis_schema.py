@@ -29,6 +29,11 @@ SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's or
 SESSION_KEY: Final = "pm:market:session"
 # The broker's clock as last read (broker time, host time, rate): events are stamped from it.
 BROKER_CLOCK_KEY: Final = "pm:broker:clock"
+# Portfolio limits (streaming/portfolio_guard.py): the highest equity seen, a limit acted on
+# (once per session date and kind), a flatten in progress ({"cause", "day"}).
+PORTFOLIO_PEAK_KEY: Final = "pm:portfolio:peak"
+PORTFOLIO_LIMIT_KEY: Final = "pm:portfolio:limit:{day}:{kind}"
+FLATTEN_KEY: Final = "pm:portfolio:flatten"
 # stream -> last stream id committed to DuckDB: how the history sensor knows it is behind.
 HISTORY_INGESTED_KEY: Final = "pm:history:ingested"
 # order id -> what of the order the book has applied (book.applied): nothing is applied twice.

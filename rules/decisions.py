@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from position_manager.broker_types import OrderSide, TimeInForce
 
-ExitReason = Literal["profit_target_1", "profit_target_2", "pre_earnings", "stop_breach"]
+ExitReason = Literal["profit_target_1", "profit_target_2", "pre_earnings", "stop_breach", "flatten"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class ReplaceStop:
     stop_price: Decimal
     previous_stop_price: Decimal | None
     client_order_id: str
-    reason: Literal["trail", "shrink", "restore"]
+    reason: Literal["trail", "shrink", "restore", "tighten"]
 
 
 @dataclass(frozen=True, slots=True)

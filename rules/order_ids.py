@@ -43,6 +43,7 @@ def _checked(order_id: str) -> str:
 _EARNINGS_MARKER = "-earn-"
 _PROFIT_LEVEL = re.compile(r"-tp([12])(?:-r\d+)?$")
 _BREACH_MARKER = "-breach-"
+_FLATTEN_MARKER = "-flat-"
 
 
 def placed_for(client_order_id: str, position_key: str) -> bool:
@@ -89,6 +90,11 @@ def emergency_exit_order_id(position_key: str, stop_price: Decimal, generation: 
     return _checked(f"pm-{position_key}{_BREACH_MARKER}{_num(stop_price)}{_rearmed(generation)}")
 
 
+def flatten_order_id(position_key: str, day: date, generation: int = 0) -> str:
+    """The whole position closed on a portfolio limit or `flatten` (once per session date)."""
+    return _checked(f"pm-{position_key}{_FLATTEN_MARKER}{day:%Y%m%d}{_rearmed(generation)}")
+
+
 # --- parsing (the inverse of the formats above) ------------------------------------------------
 def exit_reason_of(client_order_id: str) -> ExitReason | None:
     """Which exit an id names (profit level, earnings cut, stop breach); None for other ids."""
@@ -99,6 +105,8 @@ def exit_reason_of(client_order_id: str) -> ExitReason | None:
         return "pre_earnings"
     if _BREACH_MARKER in client_order_id:
         return "stop_breach"
+    if _FLATTEN_MARKER in client_order_id:
+        return "flatten"
     return None
 
 

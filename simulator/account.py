@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from position_manager.market_calendar import NEW_YORK
 from simulator.config import EngineConfig
 from simulator.order_rules import FORBIDDEN, OrderSpec, SimApiError
 from simulator.state import EngineState, SimBook, SimOrder
@@ -57,6 +58,7 @@ class AccountRules:
                 else:
                     short_mv += value
             equity = self.book.cash + long_mv + short_mv
+            last_equity = self._roll_equity(equity)
             multiplier = self.config.margin_multiplier
             initial_margin = (long_mv - short_mv) / multiplier if multiplier > 1 else long_mv
             if multiplier > 1:
@@ -67,12 +69,29 @@ class AccountRules:
             return {
                 "cash": self.book.cash,
                 "equity": equity,
+                "last_equity": last_equity,
                 "long_market_value": long_mv,
                 "short_market_value": short_mv,
                 "initial_margin": initial_margin,
                 "buying_power": buying_power,
                 "multiplier": multiplier,
             }
+
+    def _roll_equity(self, equity: Decimal) -> Decimal:
+        """`last_equity` as Alpaca defines it ("Equity as of previous trading day at 16:00:00
+        ET", the Account schema in the trading OpenAPI spec): the book remembers the last equity
+        it computed on each New York date; once the date moves on, that is the close. Before
+        any earlier date is known, the first equity seen stands for it."""
+        today = self.state.clock.now().astimezone(NEW_YORK).date().isoformat()
+        book = self.book
+        if book.equity_date != today:
+            if book.equity_on_date is not None:
+                book.last_equity = book.equity_on_date
+            book.equity_date = today
+        if book.last_equity is None:
+            book.last_equity = equity
+        book.equity_on_date = equity
+        return book.last_equity
 
     def _order_price(self, spec: OrderSpec | SimOrder) -> Decimal:
         return spec.limit_price or spec.stop_price or self.mark(spec.symbol) or Decimal(0)

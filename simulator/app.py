@@ -136,7 +136,7 @@ def get_account(request: Request, sim: Simulator) -> dict[str, Any]:
         "options_buying_power": f(max(n["cash"], Decimal(0))),
         "portfolio_value": f(n["equity"]),
         "equity": f(n["equity"]),
-        "last_equity": f(n["equity"]),
+        "last_equity": f(n["last_equity"]),
         "long_market_value": f(n["long_market_value"]),
         "short_market_value": f(n["short_market_value"]),
         "initial_margin": f(n["initial_margin"]),

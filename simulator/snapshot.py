@@ -97,7 +97,14 @@ def book_from_json(text: str) -> SimBook:
             datetime.fromisoformat(raw["last_order_ts"]) if raw.get("last_order_ts") else None
         ),
         fills=[_decode_fields(SimFill, v) for v in raw.get("fills") or ()],
+        equity_date=raw.get("equity_date"),
+        equity_on_date=_decimal_or_none(raw.get("equity_on_date")),
+        last_equity=_decimal_or_none(raw.get("last_equity")),
     )
+
+
+def _decimal_or_none(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
 
 
 def write_atomic(path: Path, text: str) -> None:

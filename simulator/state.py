@@ -124,6 +124,11 @@ class SimBook:
     quotes: dict[str, SimQuote] = field(default_factory=dict)
     last_order_ts: datetime | None = None
     fills: list[SimFill] = field(default_factory=list)  # every execution, oldest first
+    # Alpaca's `last_equity` (equity at the previous trading day's close): the last equity
+    # computed on each New York date; when the date moves on, the previous one's is the close.
+    equity_date: str | None = None
+    equity_on_date: Decimal | None = None
+    last_equity: Decimal | None = None
 
 
 def new_book(config: EngineConfig, now: datetime) -> SimBook:

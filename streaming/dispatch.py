@@ -269,6 +269,13 @@ class Dispatcher:
         elif name == events.COMMAND_PNL_SNAPSHOT:
             self.engine.pnl_snapshot(changes, "command")
             changes.ack(stream, msg_id)
+        elif name == events.COMMAND_FLATTEN:
+            guard = self.housekeeping.portfolio
+            cause = data.get("cause")
+            if guard is not None:
+                said = cause[:64] if isinstance(cause, str) and cause.isprintable() else ""
+                guard.flatten(said or "command", changes)
+            changes.ack(stream, msg_id)
         else:
             raise InvalidEventError(f"unknown command: {name}")
 

@@ -35,6 +35,7 @@ from position_manager.redis_schema import encode_health
 from position_manager.session import Session
 from rules.alerts import book_alerts
 from streaming.consumer import Consumer, Message
+from streaming.portfolio_guard import PortfolioGuard
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class Housekeeping:
         self.reconcile_seconds = reconcile_seconds
         self._last_reconcile = time.monotonic()
         self.alerts = AlertThrottle(300.0)
+        # Portfolio limits and flatten (streaming.portfolio_guard), set by the worker.
+        self.portfolio: PortfolioGuard | None = None
         # ATR_CACHE_TTL: how long risk parameters are reused before they are read again (the
         # pipeline publishes them daily at 06:30 New York; a new symbol is read on first use).
         self.risk_refresh_seconds = risk_refresh_seconds
@@ -192,6 +195,8 @@ class Housekeeping:
                 self.redeliver(claimed)
         self._probe_broker(now)
         self._alerts(changes)
+        if self.portfolio is not None and not stopping:
+            self.portfolio.tick(changes)
         if stopping:  # the book's last marks go to the history before the worker goes
             self.engine.pnl_snapshot(changes, "shutdown")
         self.store.commit(changes)

@@ -47,6 +47,7 @@ from rules.reconcile import ReconcileSummary
 from streaming.consumer import Consumer, ConsumerConfig, Message
 from streaming.dispatch import Dispatcher
 from streaming.housekeeping import Housekeeping
+from streaming.portfolio_guard import PortfolioGuard, limits_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,6 +123,17 @@ class Worker:
             reconcile_seconds=float(settings.worker_reconcile_seconds),
             interval=housekeeping_interval,
         )
+        self.portfolio = PortfolioGuard(
+            self.engine,
+            client=client,
+            broker=broker,
+            executor=self.executor,
+            submit=self.submit,
+            today=self.housekeeping.today,
+            limits=limits_from(settings),
+            check_seconds=float(settings.portfolio_check_seconds),
+        )
+        self.housekeeping.portfolio = self.portfolio
         self.dispatch = Dispatcher(self.engine, self.housekeeping, self.submit)
         self.summary: ReconcileSummary | None = None
         self.stopping = False
@@ -142,6 +154,7 @@ class Worker:
         self.engine.load(self.store.load_all())
         self.engine.applied.load(decode_entries(self.store.load_applied()))
         self.housekeeping.load_session()
+        self.portfolio.load()
         changes = Changes()
         self._until_answered(
             lambda: recover_inflight(self.engine, self.broker, changes), "in-flight exits", stop

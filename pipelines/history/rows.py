@@ -52,6 +52,7 @@ _ACTIONS: Final = {
     "tp2": "profit_2",
     "earn": "earnings",
     "breach": "stop_breach",
+    "flat": "flatten",
 }
 _STATUS_BY_EVENT: Final = {
     events.ORDER_NEW: "new",
