@@ -24,7 +24,7 @@ from simulator.state import SimFill
 from tests.support.redis_reads import read_events
 from tests.support.simulator import REGULAR_AT
 from tests.support.waits import wait_until
-from tests.support.worker_harness import Harness, risk_params
+from tests.support.worker_harness import Harness, Killed, die_before_writing, risk_params
 
 ENTRY = Decimal("60")
 
@@ -86,19 +86,8 @@ def test_a_stop_replace_the_broker_accepted_before_a_crash_gets_its_position_eve
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _ko_with_stop(harness)
-    worker = harness.worker
-    assert worker is not None
-    real_commit = worker.store.commit
-
-    class Killed(BaseException):
-        pass
-
-    def commit(changes: Changes) -> None:
-        if any(name == events.POSITION_TRAILING_STOP_UPDATED for name, _ in changes.events):
-            raise Killed  # the broker took the replace; the worker died before writing it
-        real_commit(changes)
-
-    monkeypatch.setattr(worker.store, "commit", commit)
+    # the broker took the replace; the worker died before writing it
+    die_before_writing(harness, monkeypatch, events.POSITION_TRAILING_STOP_UPDATED)
     with pytest.raises(Killed):
         harness.quote("KO", "70")  # in profit: the stop trails to 5 % under 70
     harness.kill()
@@ -124,19 +113,8 @@ def test_a_profit_sale_the_broker_accepted_before_a_crash_gets_its_position_even
     answer was written, and the restart recovered it from `inflight` and caught up its fill,
     but no `position.profit_taking` ever named the order."""
     _ko_with_stop(harness)
-    worker = harness.worker
-    assert worker is not None
-    real_commit = worker.store.commit
-
-    class Killed(BaseException):
-        pass
-
-    def commit(changes: Changes) -> None:
-        if any(name == events.POSITION_PROFIT_TAKING for name, _ in changes.events):
-            raise Killed  # the broker took the sale; the worker died before writing it
-        real_commit(changes)
-
-    monkeypatch.setattr(worker.store, "commit", commit)
+    # the broker took the sale; the worker died before writing it
+    die_before_writing(harness, monkeypatch, events.POSITION_PROFIT_TAKING)
     with pytest.raises(Killed):
         harness.quote("KO", "72")  # +20 %: half is sold
     harness.kill()

@@ -6,10 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from book.state import Changes
 from position_manager import events
 from simulator.state import SimOrder
-from tests.support.worker_harness import Harness, risk_params
+from tests.support.worker_harness import Harness, Killed, die_before_writing, risk_params
 
 
 def test_atr_stop_is_placed_when_the_entry_fills(harness: Harness) -> None:
@@ -117,22 +116,12 @@ def test_worker_killed_between_decided_and_acked_places_no_second_order(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _long_aapl(harness, atr="1")
-    worker = harness.worker
-    assert worker is not None
-    real_commit = worker.store.commit
-
-    class Killed(BaseException):
-        pass
-
-    def commit(changes: Changes) -> None:
-        if any(name == events.POSITION_PROFIT_TAKING for name, _ in changes.events):
-            raise Killed  # the broker accepted the exit; nothing of it was written or acked
-        real_commit(changes)
-
-    monkeypatch.setattr(worker.store, "commit", commit)
+    # the broker accepted the exit; nothing of it was written or acked
+    die_before_writing(harness, monkeypatch, events.POSITION_PROFIT_TAKING)
     with pytest.raises(Killed):
         harness.quote("AAPL", "120")
-    worker.close()
+    assert harness.worker is not None
+    harness.worker.close()
     assert harness.position_qty("AAPL") == 50  # the sale happened
     assert harness.state("AAPL")["profit_levels_taken"] == ""  # ... but was not recorded
 

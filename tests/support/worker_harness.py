@@ -175,3 +175,23 @@ class Harness:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
+
+
+class Killed(BaseException):
+    """The worker process died, raised from inside its commit (not an Exception: nothing in the
+    worker may catch it)."""
+
+
+def die_before_writing(harness: Harness, monkeypatch: Any, event_name: str) -> None:
+    """The worker's next commit that carries `event_name` raises `Killed` before anything of it
+    is written or acked: the broker took the order, the worker died before recording it."""
+    worker = harness.worker
+    assert worker is not None
+    real_commit = worker.store.commit
+
+    def commit(changes: Any) -> None:
+        if any(name == event_name for name, _ in changes.events):
+            raise Killed
+        real_commit(changes)
+
+    monkeypatch.setattr(worker.store, "commit", commit)
