@@ -211,6 +211,19 @@ def config() -> None:
 
 
 @app.command()
+def notify() -> None:
+    """Send alerts to ALERT_URLS without a worker, until SIGTERM/SIGINT.
+
+    The worker does this itself; run `notify` beside `ui` so that `alert.worker_down` (raised by
+    Dagster while the worker is down) reaches a person. Running both never sends an alert twice."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    from app.notify import run_notifier
+
+    raise typer.Exit(run_notifier(settings))
+
+
+@app.command()
 def chaos(
     profile: str = typer.Option("full", help="full (22 kills, ~4 min) or ci (3 kills, < 1 min)"),
     kills: int | None = typer.Option(None, help="worker kills (default: the profile's)"),
