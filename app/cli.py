@@ -16,6 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from app.book_report import book_lines, render_book
+from app.sql_output import (
+    OutputFormat,
+    print_table,
+    run_read_only_query,
+    write_csv,
+    write_json,
+)
 from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import PositionManagerError
 from position_manager.local_redis import ensure_redis
@@ -135,28 +142,50 @@ def _print_query(console: Console, conn: object, sql: str, title: str) -> None:
 
 @app.command()
 def sql(
-    query: str = typer.Argument(..., help="SQL, e.g. 'SELECT * FROM daily_pnl'"),
-    demo: bool = typer.Option(False, "--demo", help="the `run` demo's warehouse"),
+    query: str = typer.Argument(
+        ...,
+        metavar="QUERY",
+        help="One read-only statement, quoted for the shell, e.g. 'SELECT * FROM daily_pnl'.",
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Query the demo's warehouse (data/demo/, written by `run`)."
+    ),
+    output: OutputFormat = typer.Option(
+        OutputFormat.TABLE,
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table: for people (money rounded, numbers aligned, nothing cut); "
+        "csv or json: every value exact, for programs.",
+    ),
 ) -> None:
-    """Query the DuckDB history read-only (views: position_history, open_positions,
-    closed_trades, daily_pnl, latest_atr)."""
+    """Query the DuckDB history, read-only.
+
+    Views: `position_history`, `open_positions`, `closed_trades`, `daily_pnl`, `latest_atr`
+    (and the tables under them). One statement: SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE or
+    EXPLAIN. COPY, ATTACH, INSTALL, LOAD, EXPORT, SET, PRAGMA and every write are refused
+    (exit 1), and the connection cannot reach files or the network."""
     settings = _settings()
     from app.embedded_run import demo_settings
-    from warehouse.connection import open_warehouse
 
     path = (demo_settings(settings) if demo else settings).warehouse_path
     if not path.exists():
         typer.echo(f"no warehouse at {path} yet: run `./scripts/run.sh` first", err=True)
         raise typer.Exit(1)
     try:
-        with open_warehouse(path, read_only=True) as conn:
-            _print_query(_console(), conn, query, query)
+        result = run_read_only_query(path, query)
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    except Exception as exc:  # duckdb's own errors: bad SQL, missing file
+    except Exception as exc:  # duckdb's own errors: bad SQL, unknown table, refused access
         typer.echo(f"query failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    if output is OutputFormat.CSV:
+        write_csv(result, sys.stdout)
+    elif output is OutputFormat.JSON:
+        write_json(result, sys.stdout)
+    else:
+        print_table(result, query, _console())
 
 
 @app.command()
