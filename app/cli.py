@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app import cli_help
 from app.book_report import book_lines, render_book
 from app.sql_output import (
     OutputFormat,
@@ -30,7 +31,18 @@ from position_manager.logging import configure_logging
 from position_manager.session import Session
 from rules.params import RuleParams
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="position-manager")
+HELP = """Keeps every position of an Alpaca account protected: an ATR-sized stop on each one,
+trailed as the price moves your way, profit taken at +20 % and +50 %, positions halved before
+earnings.
+
+Without Alpaca keys everything runs on the embedded defaults: a local Alpaca-compatible paper
+simulator, a local Redis and a DuckDB file under DATA_DIR. Settings are environment variables
+(README, "Configuration"); `position-manager config` shows each one and where it came from."""
+
+cli_help.install()  # boolean options render as flags, not `--help <bool>`
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode="markdown"
+)
 log = logging.getLogger("position_manager")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -190,7 +202,11 @@ def sql(
 
 @app.command()
 def worker() -> None:
-    """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with)."""
+    """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with).
+
+    Protects every position (stops, trailing, profit-taking, pre-earnings cuts) from the Redis
+    streams; with ALERT_URLS it also sends alerts to a person. SIGTERM/SIGINT finish the
+    batch, acknowledge it and exit 0."""
     from app.worker import main
 
     raise typer.Exit(main())
@@ -233,10 +249,16 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
 
 @app.command()
 def config() -> None:
-    """Print the effective configuration (secrets masked)."""
+    """Print the broker chosen and every setting, with where its value came from.
+
+    Secrets are masked (`**********`). Each value comes from the environment, from the `.env`
+    file in the current directory (`PM_ENV_FILE` names another one; the environment wins), or
+    is the default. Exits 2 with the variable named when a value is invalid."""
     settings = _settings()
-    for name, value in settings.model_dump().items():
-        typer.echo(f"{name.upper()}={value}")
+    from app.config_report import config_lines
+
+    for line in config_lines(settings):
+        typer.echo(line)
 
 
 @app.command()
@@ -264,8 +286,10 @@ def chaos(
         False, "--write-readme", help="put the table and the machine into README.md"
     ),
 ) -> None:
-    """Kill the worker (-9) and Redis at random moments and break the broker while a scripted
-    market plays, then check every invariant against the broker, the streams and DuckDB.
+    """Kill the worker and Redis while a scripted market plays; check every promise.
+
+    Kills the worker (-9) and Redis at random moments and breaks the broker while a scripted
+    market plays, then checks every invariant against the broker, the streams and DuckDB.
     Prints one table; exits 1 when an invariant fails."""
     warnings.filterwarnings("ignore", module="dagster")
     configure_logging("WARNING")
@@ -300,8 +324,10 @@ def bench(
         False, "--write-readme", help="put the table and the machine into README.md"
     ),
 ) -> None:
-    """Run every benchmark in benchmarks/ (short profiles) and the chaos profile; print one
-    table: figure, same-run baseline, ratio, target. Exits 1 when a target is not met."""
+    """Run every benchmark and print one table of figures against their targets.
+
+    Runs every benchmark in benchmarks/ (short profiles) and the chaos profile, each in its own
+    process; prints figure, same-run baseline, ratio, target. Exits 1 when a target is not met."""
     from app.bench import run_benchmarks
 
     ok = run_benchmarks(only or None, _console(), write=write_readme, chaos_profile=chaos_profile)

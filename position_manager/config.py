@@ -6,16 +6,19 @@ without touching code. Percentages are fractions (``0.20`` means 20 %), except
 ``MIN_STOP_ADJUSTMENT`` which is a price move in dollars.
 
 Bad values fail at start with one message that names the variable (`ConfigError`). Secrets are
-`SecretStr`: they never appear in a repr, a log line or an error message.
+`SecretStr`: they never appear in a repr, a log line or an error message. Values come from the
+environment, then from a dotenv file (`./.env`, or `PM_ENV_FILE`), then the defaults.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -251,10 +254,60 @@ def split_alert_urls(value: str) -> tuple[str, ...]:
     return tuple(part for part in re.split(r"[\s,]+", value) if part)
 
 
+# A dotenv file of settings: ./.env unless PM_ENV_FILE names another one (empty: none). The
+# environment wins over it; the test suite sets PM_ENV_FILE="" so no developer's .env (keys!)
+# reaches a test or the processes it starts.
+ENV_FILE_VARIABLE: Final = "PM_ENV_FILE"
+DEFAULT_ENV_FILE: Final = ".env"
+
+
+class SettingSource(StrEnum):
+    """Where a setting's value came from (`position-manager config` shows it)."""
+
+    DEFAULT = "default"
+    ENVIRONMENT = "environment"
+    ENV_FILE = ".env file"
+    ARGUMENT = "argument"
+
+
+def env_file_path() -> Path | None:
+    """The dotenv file settings are read from (it need not exist); None when disabled."""
+    raw = os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
+    return Path(raw) if raw else None
+
+
+def setting_sources(overrides: Mapping[str, Any] | None = None) -> dict[str, SettingSource]:
+    """For each setting, where `load_settings(**overrides)` takes its value from, by the same
+    precedence pydantic-settings applies: arguments, then the environment (names
+    case-insensitive), then the dotenv file, then the default."""
+    from dotenv import dotenv_values
+
+    in_environment = {name.lower() for name in os.environ}
+    env_file = env_file_path()
+    in_file = (
+        {name.lower() for name in dotenv_values(env_file)}
+        if env_file is not None and env_file.is_file()
+        else set()
+    )
+    sources: dict[str, SettingSource] = {}
+    for name in Settings.model_fields:
+        if overrides and name in overrides:
+            sources[name] = SettingSource.ARGUMENT
+        elif name in in_environment:
+            sources[name] = SettingSource.ENVIRONMENT
+        elif name in in_file:
+            sources[name] = SettingSource.ENV_FILE
+        else:
+            sources[name] = SettingSource.DEFAULT
+    return sources
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment (plus explicit overrides) and fail with one clear message."""
+    """Read the environment and the dotenv file (plus explicit overrides) and fail with one
+    clear message."""
+    arguments: dict[str, Any] = {"_env_file": env_file_path(), **overrides}
     try:
-        return Settings(**overrides)
+        return Settings(**arguments)
     except ValidationError as exc:
         message = _describe(exc)
     # Raised outside the handler: pydantic's error (its text shows the start of every input,
