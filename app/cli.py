@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from app import cli_help
 from app.book_report import book_lines, render_book
+from app.dagster_home import prepare_dagster_home
 from app.sql_output import (
     OutputFormat,
     print_table,
@@ -44,7 +44,6 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode="markdown"
 )
 log = logging.getLogger("position_manager")
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _settings() -> Settings:
@@ -221,8 +220,7 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
     settings = _settings()
     configure_logging(settings.log_level)
     home = (settings.data_dir / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    workspace = prepare_dagster_home(home)  # package data: no source tree needed
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     started: list[Any] = []
     try:
@@ -237,7 +235,7 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
             if sim is not None:
                 started.append(sim)
         dagster = Path(sys.executable).parent / "dagster"
-        args = [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1"]
+        args = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1"]
         raise typer.Exit(subprocess.call([*args, "-p", str(port)], env=env))
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
