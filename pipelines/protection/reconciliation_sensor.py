@@ -99,8 +99,6 @@ def reconciliation_sensor(
             cursor=dump_cursor(new_cursor),
         )
     return dg.SensorResult(
-        skip_reason=dg.SkipReason(
-            f"{status.sentence()} and no position was reported unprotected."
-        ),
+        skip_reason=dg.SkipReason(f"{status.sentence()} and no position was reported unprotected."),
         cursor=dump_cursor(new_cursor),
     )
