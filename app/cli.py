@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -15,7 +14,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app import cli_help
 from app.book_report import book_lines, render_book
+from app.dagster_home import prepare_dagster_home
+from app.sql_output import (
+    OutputFormat,
+    print_table,
+    run_read_only_query,
+    write_csv,
+    write_json,
+)
 from position_manager.config import BrokerKind, Settings, load_settings
 from position_manager.errors import PositionManagerError
 from position_manager.local_redis import ensure_redis
@@ -23,9 +31,19 @@ from position_manager.logging import configure_logging
 from position_manager.session import Session
 from rules.params import RuleParams
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="position-manager")
+HELP = """Keeps every position of an Alpaca account protected: an ATR-sized stop on each one,
+trailed as the price moves your way, profit taken at +20 % and +50 %, positions halved before
+earnings.
+
+Without Alpaca keys everything runs on the embedded defaults: a local Alpaca-compatible paper
+simulator, a local Redis and a DuckDB file under DATA_DIR. Settings are environment variables
+(README, "Configuration"); `position-manager config` shows each one and where it came from."""
+
+cli_help.install()  # boolean options render as flags, not `--help <bool>`
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode="markdown"
+)
 log = logging.getLogger("position_manager")
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _settings() -> Settings:
@@ -135,28 +153,50 @@ def _print_query(console: Console, conn: object, sql: str, title: str) -> None:
 
 @app.command()
 def sql(
-    query: str = typer.Argument(..., help="SQL, e.g. 'SELECT * FROM daily_pnl'"),
-    demo: bool = typer.Option(False, "--demo", help="the `run` demo's warehouse"),
+    query: str = typer.Argument(
+        ...,
+        metavar="QUERY",
+        help="One read-only statement, quoted for the shell, e.g. 'SELECT * FROM daily_pnl'.",
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Query the demo's warehouse (data/demo/, written by `run`)."
+    ),
+    output: OutputFormat = typer.Option(
+        OutputFormat.TABLE,
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table: for people (money rounded, numbers aligned, nothing cut); "
+        "csv or json: every value exact, for programs.",
+    ),
 ) -> None:
-    """Query the DuckDB history read-only (views: position_history, open_positions,
-    closed_trades, daily_pnl, latest_atr)."""
+    """Query the DuckDB history, read-only.
+
+    Views: `position_history`, `open_positions`, `closed_trades`, `daily_pnl`, `latest_atr`
+    (and the tables under them). One statement: SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE or
+    EXPLAIN. COPY, ATTACH, INSTALL, LOAD, EXPORT, SET, PRAGMA and every write are refused
+    (exit 1), and the connection cannot reach files or the network."""
     settings = _settings()
     from app.embedded_run import demo_settings
-    from warehouse.connection import open_warehouse
 
     path = (demo_settings(settings) if demo else settings).warehouse_path
     if not path.exists():
         typer.echo(f"no warehouse at {path} yet: run `./scripts/run.sh` first", err=True)
         raise typer.Exit(1)
     try:
-        with open_warehouse(path, read_only=True) as conn:
-            _print_query(_console(), conn, query, query)
+        result = run_read_only_query(path, query)
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    except Exception as exc:  # duckdb's own errors: bad SQL, missing file
+    except Exception as exc:  # duckdb's own errors: bad SQL, unknown table, refused access
         typer.echo(f"query failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    if output is OutputFormat.CSV:
+        write_csv(result, sys.stdout)
+    elif output is OutputFormat.JSON:
+        write_json(result, sys.stdout)
+    else:
+        print_table(result, query, _console())
 
 
 @app.command()
@@ -206,7 +246,11 @@ def flatten(
 
 @app.command()
 def worker() -> None:
-    """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with)."""
+    """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with).
+
+    Protects every position (stops, trailing, profit-taking, pre-earnings cuts) from the Redis
+    streams; with ALERT_URLS it also sends alerts to a person. SIGTERM/SIGINT finish the
+    batch, acknowledge it and exit 0."""
     from app.worker import main
 
     raise typer.Exit(main())
@@ -221,8 +265,7 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
     settings = _settings()
     configure_logging(settings.log_level)
     home = (settings.data_dir / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    workspace = prepare_dagster_home(home)  # package data: no source tree needed
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     started: list[Any] = []
     try:
@@ -237,7 +280,7 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
             if sim is not None:
                 started.append(sim)
         dagster = Path(sys.executable).parent / "dagster"
-        args = [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1"]
+        args = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1"]
         raise typer.Exit(subprocess.call([*args, "-p", str(port)], env=env))
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
@@ -249,10 +292,29 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
 
 @app.command()
 def config() -> None:
-    """Print the effective configuration (secrets masked)."""
+    """Print the broker chosen and every setting, with where its value came from.
+
+    Secrets are masked (`**********`). Each value comes from the environment, from the `.env`
+    file in the current directory (`PM_ENV_FILE` names another one; the environment wins), or
+    is the default. Exits 2 with the variable named when a value is invalid."""
     settings = _settings()
-    for name, value in settings.model_dump().items():
-        typer.echo(f"{name.upper()}={value}")
+    from app.config_report import config_lines
+
+    for line in config_lines(settings):
+        typer.echo(line)
+
+
+@app.command()
+def notify() -> None:
+    """Send alerts to ALERT_URLS without a worker, until SIGTERM/SIGINT.
+
+    The worker does this itself; run `notify` beside `ui` so that `alert.worker_down` (raised by
+    Dagster while the worker is down) reaches a person. Running both never sends an alert twice."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    from app.notify import run_notifier
+
+    raise typer.Exit(run_notifier(settings))
 
 
 @app.command()
@@ -267,8 +329,10 @@ def chaos(
         False, "--write-readme", help="put the table and the machine into README.md"
     ),
 ) -> None:
-    """Kill the worker (-9) and Redis at random moments and break the broker while a scripted
-    market plays, then check every invariant against the broker, the streams and DuckDB.
+    """Kill the worker and Redis while a scripted market plays; check every promise.
+
+    Kills the worker (-9) and Redis at random moments and breaks the broker while a scripted
+    market plays, then checks every invariant against the broker, the streams and DuckDB.
     Prints one table; exits 1 when an invariant fails."""
     warnings.filterwarnings("ignore", module="dagster")
     configure_logging("WARNING")
@@ -305,8 +369,10 @@ def bench(
         False, "--write-readme", help="put the table and the machine into README.md"
     ),
 ) -> None:
-    """Run every benchmark in benchmarks/ (short profiles) and the chaos profile; print one
-    table: figure, same-run baseline, ratio, target. Exits 1 when a target is not met."""
+    """Run every benchmark and print one table of figures against their targets.
+
+    Runs every benchmark in benchmarks/ (short profiles) and the chaos profile, each in its own
+    process; prints figure, same-run baseline, ratio, target. Exits 1 when a target is not met."""
     from app.bench import run_benchmarks
 
     ok = run_benchmarks(only or None, _console(), write=write_readme, chaos_profile=chaos_profile)

@@ -2,7 +2,8 @@
 
 With no Alpaca keys it starts the embedded Alpaca simulator (fed from the same quote stream) and
 a calendar/clock session publisher; with keys it also runs the Alpaca quote and trade-update
-bridges for the held symbols plus WATCHLIST.
+bridges for the held symbols plus WATCHLIST. With ALERT_URLS it also runs the alert notifier on a
+thread of its own (`streaming.notify`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from position_manager.errors import ConfigError, PositionManagerError
 from position_manager.local_redis import ensure_redis
 from position_manager.logging import configure_logging, log_kv
 from simulator.embedded import ensure_simulator
+from streaming.notify.notifier import build_notifier, notifier_name
 from streaming.session_publisher import SessionPublisher
 from streaming.worker import run_worker
 
@@ -54,6 +56,9 @@ def main() -> int:
             broker = build_broker(settings, redis_url=url)
             started += _bridges(settings, client, broker)
         started.append(SessionPublisher(client, broker).start())
+        notifier = build_notifier(settings, url, consumer_name=notifier_name("worker"))
+        if notifier is not None:  # ALERT_URLS: alerts reach a person, off the quote loop
+            started.append(notifier.start())
         run_worker(settings, broker, url, stop)
         log_kv(log, logging.INFO, "worker stopped")
         return 0

@@ -76,10 +76,16 @@ class WorkerStatus:
     heartbeat_age: float | None
 
     def describe(self) -> str:
+        """A clause that reads on its own ("the worker is down (heartbeat 45s old)")."""
         if self.heartbeat_age is None:
-            return "no worker heartbeat"
+            return "the worker has no heartbeat (it is not running)"
         state = "alive" if self.alive else "down"
-        return f"worker {state} (heartbeat {self.heartbeat_age:.0f}s old)"
+        return f"the worker is {state} (heartbeat {self.heartbeat_age:.0f}s old)"
+
+    def sentence(self) -> str:
+        """`describe()` as the start of a sentence."""
+        text = self.describe()
+        return text[:1].upper() + text[1:]
 
 
 def worker_status(

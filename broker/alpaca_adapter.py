@@ -64,6 +64,7 @@ from position_manager.broker_types import (
     TradingDay,
 )
 from position_manager.logging import log_kv
+from rules.ticks import round_to_tick
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -351,6 +352,12 @@ class AlpacaBroker:
             kind=request.kind.value,
             side=request.side.value,
             qty=request.qty,
+            stop_price=_tick(request.stop_price),
+            limit_price=_tick(request.limit_price),
+            trail_percent=request.trail_percent,
+            time_in_force=request.time_in_force.value,
+            extended_hours=request.extended_hours or None,
+            status=_status_text(order),
         )
         return convert.to_order(order)
 
@@ -401,8 +408,10 @@ class AlpacaBroker:
             new_order_id=str(order.id),
             symbol=order.symbol,
             qty=qty,
-            stop_price=stop_price,
-            limit_price=limit_price,
+            stop_price=_tick(stop_price),
+            limit_price=_tick(limit_price),
+            client_order_id=client_order_id,
+            status=_status_text(order),
         )
         return convert.to_order(order)
 
@@ -464,3 +473,14 @@ class AlpacaBroker:
             return None
         price = Decimal(str(trade.price))
         return price if price.is_finite() and price > 0 else None
+
+
+def _tick(price: Decimal | None) -> Decimal | None:
+    """A price as it was sent (rounded to the tick), for the order log lines."""
+    return None if price is None else round_to_tick(price)
+
+
+def _status_text(order: Order) -> str | None:
+    """The broker's answer's status (`new`, `accepted`, ...), for the order log lines."""
+    status = getattr(order, "status", None)
+    return None if status is None else str(getattr(status, "value", status))

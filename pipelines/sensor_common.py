@@ -35,6 +35,7 @@ UNAVAILABLE = (redis.RedisError, PositionManagerError, OSError)
 
 def redis_skip_reason(exc: BaseException) -> str:
     return (
-        f"Redis is unreachable ({type(exc).__name__}: {exc}); nothing was requested — start "
-        "the stack with `position-manager run` or set REDIS_URL, and the next tick tries again."
+        f"Redis is unreachable ({type(exc).__name__}: {exc}); nothing was requested. Start "
+        "`position-manager worker` (it brings up the embedded Redis) or set REDIS_URL; the "
+        "next tick tries again."
     )

@@ -6,20 +6,25 @@ without touching code. Percentages are fractions (``0.20`` means 20 %), except
 ``MIN_STOP_ADJUSTMENT`` which is a price move in dollars.
 
 Bad values fail at start with one message that names the variable (`ConfigError`). Secrets are
-`SecretStr`: they never appear in a repr, a log line or an error message.
+`SecretStr`: they never appear in a repr, a log line or an error message. Values come from the
+environment, then from a dotenv file (`./.env`, or `PM_ENV_FILE`), then the defaults.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from position_manager.errors import ConfigError
+from position_manager.events import alert_events
 
 Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
 
@@ -115,6 +120,11 @@ class Settings(BaseSettings):
     large_loss_alert_pct: Decimal = Field(Decimal("-0.15"), lt=0, gt=-1)
     stale_data_seconds: int = Field(300, gt=0)
     pnl_event_interval_seconds: float = Field(5.0, ge=0, allow_inf_nan=False)
+    # Where alerts go (apprise URLs, comma or space separated): they carry tokens, so secret.
+    alert_urls: SecretStr | None = None
+    # One notification per (kind, symbol, cause) in this window; per-kind overrides below.
+    alert_throttle_seconds: int = Field(3600, ge=0, le=7 * 86_400)
+    alert_throttle_by_kind: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 
     # --- Plausibility -----------------------------------------------------------------------
     quote_confirm_move: Fraction = Decimal("0.10")
@@ -144,6 +154,36 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(s.strip().upper() for s in value.split(",") if s.strip())
         return value
+
+    @field_validator("alert_urls", mode="after")
+    @classmethod
+    def _check_alert_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for number, url in enumerate(split_alert_urls(value.get_secret_value()), start=1):
+            if not _ALERT_URL.match(url):
+                # Never the entry itself: it may be a token pasted without its scheme.
+                raise ValueError(f"entry {number} is not an apprise URL (scheme://...)")
+        return value
+
+    @field_validator("alert_throttle_by_kind", mode="before")
+    @classmethod
+    def _parse_throttle_by_kind(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        out: dict[str, int] = {}
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            kind, sep, seconds = item.partition("=")
+            if not sep or not seconds.strip().isdigit():
+                raise ValueError(f"{item!r} is not KIND=SECONDS, e.g. large_loss=7200")
+            name = kind.strip().lower().removeprefix("alert.")
+            known = sorted(e.removeprefix("alert.") for e in alert_events())
+            if name not in known:
+                raise ValueError(f"unknown alert kind {name!r} (one of {', '.join(known)})")
+            out[name] = int(seconds)
+        return out
 
     @field_validator("profit_target_1", "profit_target_2")
     @classmethod
@@ -194,6 +234,18 @@ class Settings(BaseSettings):
         return BrokerKind(self.broker)
 
     @property
+    def alert_url_list(self) -> tuple[str, ...]:
+        """ALERT_URLS split into its URLs (empty: alerts stay in Redis and DuckDB)."""
+        if self.alert_urls is None:
+            return ()
+        return split_alert_urls(self.alert_urls.get_secret_value())
+
+    def alert_throttle_for(self, kind: str) -> int:
+        """The de-duplication window of one alert kind (`large_loss` or `alert.large_loss`)."""
+        name = kind.removeprefix("alert.")
+        return self.alert_throttle_by_kind.get(name, self.alert_throttle_seconds)
+
+    @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
 
@@ -201,10 +253,69 @@ class Settings(BaseSettings):
         return self.trail_percent_micro if micro_cap else self.trail_percent_large
 
 
+# scheme://anything: what apprise needs to pick a service (the rest is the service's business).
+_ALERT_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+
+
+def split_alert_urls(value: str) -> tuple[str, ...]:
+    """ALERT_URLS is comma and/or whitespace separated (an apprise URL has neither)."""
+    return tuple(part for part in re.split(r"[\s,]+", value) if part)
+
+
+# A dotenv file of settings: ./.env unless PM_ENV_FILE names another one (empty: none). The
+# environment wins over it; the test suite sets PM_ENV_FILE="" so no developer's .env (keys!)
+# reaches a test or the processes it starts.
+ENV_FILE_VARIABLE: Final = "PM_ENV_FILE"
+DEFAULT_ENV_FILE: Final = ".env"
+
+
+class SettingSource(StrEnum):
+    """Where a setting's value came from (`position-manager config` shows it)."""
+
+    DEFAULT = "default"
+    ENVIRONMENT = "environment"
+    ENV_FILE = ".env file"
+    ARGUMENT = "argument"
+
+
+def env_file_path() -> Path | None:
+    """The dotenv file settings are read from (it need not exist); None when disabled."""
+    raw = os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
+    return Path(raw) if raw else None
+
+
+def setting_sources(overrides: Mapping[str, Any] | None = None) -> dict[str, SettingSource]:
+    """For each setting, where `load_settings(**overrides)` takes its value from, by the same
+    precedence pydantic-settings applies: arguments, then the environment (names
+    case-insensitive), then the dotenv file, then the default."""
+    from dotenv import dotenv_values
+
+    in_environment = {name.lower() for name in os.environ}
+    env_file = env_file_path()
+    in_file = (
+        {name.lower() for name in dotenv_values(env_file)}
+        if env_file is not None and env_file.is_file()
+        else set()
+    )
+    sources: dict[str, SettingSource] = {}
+    for name in Settings.model_fields:
+        if overrides and name in overrides:
+            sources[name] = SettingSource.ARGUMENT
+        elif name in in_environment:
+            sources[name] = SettingSource.ENVIRONMENT
+        elif name in in_file:
+            sources[name] = SettingSource.ENV_FILE
+        else:
+            sources[name] = SettingSource.DEFAULT
+    return sources
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment (plus explicit overrides) and fail with one clear message."""
+    """Read the environment and the dotenv file (plus explicit overrides) and fail with one
+    clear message."""
+    arguments: dict[str, Any] = {"_env_file": env_file_path(), **overrides}
     try:
-        return Settings(**overrides)
+        return Settings(**arguments)
     except ValidationError as exc:
         message = _describe(exc)
     # Raised outside the handler: pydantic's error (its text shows the start of every input,

@@ -84,6 +84,20 @@ COMMAND_PNL_SNAPSHOT: Final = "command.pnl_snapshot"
 COMMAND_FLATTEN: Final = "command.flatten"
 
 
+def event_names() -> frozenset[str]:
+    """Every event name defined above (the README's catalogue must list each one)."""
+    return frozenset(
+        value
+        for name, value in globals().items()
+        if name.isupper() and isinstance(value, str) and _EVENT_NAME.fullmatch(value)
+    )
+
+
+def alert_events() -> frozenset[str]:
+    """Every `alert.*` event name: the kinds ALERT_THROTTLE_BY_KIND may name."""
+    return frozenset(name for name in event_names() if name.startswith("alert."))
+
+
 # What the worker reads on each stream it consumes; anything else there is dead-lettered.
 CONSUMED_EVENTS: Final[Mapping[str, frozenset[str]]] = {
     QUOTES_STREAM: frozenset({QUOTE_UPDATED}),

@@ -15,6 +15,9 @@ _CONFIGURED = False
 # there), and websockets logs every frame, shortened to its head and tail (the tail of Alpaca's
 # auth frame is the end of the secret key). They stay at INFO even with LOG_LEVEL=DEBUG.
 VERBATIM_LOGGERS = ("urllib3", "websockets")
+# apprise logs the URLs it was given (their tokens) at TRACE and DEBUG, and an unparseable one
+# whole at ERROR: it stays at WARNING, and the notifier redacts its records (streaming.notify).
+QUIET_LOGGERS = {"apprise": logging.WARNING}
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -22,6 +25,8 @@ def configure_logging(level: str = "INFO") -> None:
     global _CONFIGURED
     for name in VERBATIM_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    for name, quiet in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet)
     if _CONFIGURED:
         logging.getLogger().setLevel(level)
         return

@@ -25,6 +25,11 @@ POSITION_STATE_KEY: Final = "pm:position:{symbol}"  # state the broker does not 
 WORKER_HEARTBEAT_KEY: Final = "pm:worker:heartbeat"
 WORKER_HEALTH_KEY: Final = "pm:worker:health"
 WORKER_DOWN_ALERT_KEY: Final = "pm:alert:worker_down"  # one worker-down alert per interval
+# One notification per (kind, symbol, cause) per window, across every notifier process: the key
+# holds the alerts-stream id of the alert that was sent, and expires with the window.
+ALERT_SENT_KEY: Final = "pm:alert:sent:{digest}"
+# The consumer group of the notifiers (worker thread, `position-manager notify`) on the alerts.
+NOTIFIER_GROUP: Final = "pm-notifier"
 SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's orders at a time
 SESSION_KEY: Final = "pm:market:session"
 # The broker's clock as last read (broker time, host time, rate): events are stamped from it.
@@ -57,6 +62,10 @@ def state_key(symbol: str) -> str:
 
 def risk_key(symbol: str) -> str:
     return RISK_PARAMS_KEY.format(symbol=symbol)
+
+
+def alert_sent_key(digest: str) -> str:
+    return ALERT_SENT_KEY.format(digest=digest)
 
 
 def rate_budget_keys(budget: str) -> tuple[str, str]:

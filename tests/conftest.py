@@ -4,6 +4,7 @@ the worker harness on a simulator of its own clock. No fakes; the helpers are in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +12,15 @@ import pytest
 import redis
 
 from broker.alpaca_adapter import AlpacaBroker
-from position_manager.config import Settings, load_settings
+from position_manager.config import ENV_FILE_VARIABLE, Settings, load_settings
 from position_manager.local_redis import RedisServer, free_port
 from simulator import SimulatorHandle
 from tests.support.simulator import adapter_simulator, make_broker, worker_simulator
 from tests.support.worker_harness import Harness
+
+# No dotenv file for the suite or the processes it starts: a developer's ./.env may hold real
+# Alpaca keys (tests of the dotenv file itself set PM_ENV_FILE to a file of their own).
+os.environ[ENV_FILE_VARIABLE] = ""
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,14 @@ from position_manager.config import Settings, load_settings
 from position_manager.market_calendar import session_at as calendar_session
 from position_manager.session import Session
 
+# How a skip reason names the session ("The market is in pre-market at 07:10 New York").
+_SESSION_WORDS = {
+    Session.PRE: "in pre-market",
+    Session.REGULAR: "open",
+    Session.POST: "in after-hours",
+    Session.CLOSED: "closed",
+}
+
 
 def schedule_decision(
     at: datetime, market_every: int, off_hours_every: int
@@ -53,8 +61,9 @@ def build_reconciliation_schedule(settings: Settings) -> dg.ScheduleDefinition:
         run, session = schedule_decision(at, market_every_minutes, off_hours_every_minutes)
         if not run:
             return dg.SkipReason(
-                f"Market {session.value} at {at.astimezone(NEW_YORK):%H:%M} New York: off-hours "
-                f"reconciliation runs every {off_hours_every_minutes} minutes."
+                f"The market is {_SESSION_WORDS.get(session, session.value)} at "
+                f"{at.astimezone(NEW_YORK):%H:%M} New York: off-hours reconciliation runs every "
+                f"{off_hours_every_minutes} minutes."
             )
         return dg.RunRequest(
             run_key=f"reconcile:schedule:{at.isoformat()}",

@@ -93,14 +93,12 @@ def reconciliation_sensor(
             return dg.SensorResult(run_requests=[request], cursor=dump_cursor(new_cursor))
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
-                f"The {status.describe()}; a reconciliation was requested {now - asked:.0f}s "
+                f"{status.sentence()}; a reconciliation was requested {now - asked:.0f}s "
                 f"ago, the next one in {WORKER_DOWN_EVERY_SECONDS - (now - asked):.0f}s."
             ),
             cursor=dump_cursor(new_cursor),
         )
     return dg.SensorResult(
-        skip_reason=dg.SkipReason(
-            f"The {status.describe()} and no position was reported unprotected."
-        ),
+        skip_reason=dg.SkipReason(f"{status.sentence()} and no position was reported unprotected."),
         cursor=dump_cursor(new_cursor),
     )

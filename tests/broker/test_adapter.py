@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -322,3 +323,30 @@ def test_latest_trade_price_through_alpaca_py(sim: SimulatorHandle) -> None:
     sim.simulator.feed_quote("AAPL", Decimal("189.99"), Decimal("190.01"), Decimal("190.25"))
     assert broker.get_latest_trade_price("AAPL") == Decimal("190.25")
     assert broker.get_latest_trade_price("NOPE") is None
+
+
+def test_order_log_lines_at_info_carry_the_prices_as_sent(
+    sim: SimulatorHandle, broker: AlpacaBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trader reading the log sees what was asked of the broker: quantity, stop and limit
+    prices rounded to the tick as they were sent, time in force and the broker's status."""
+    caplog.set_level(logging.INFO, logger="broker.alpaca_adapter")
+    sim.simulator.seed_positions([("AAPL", D(50), D("185"))], marks={"AAPL": D("190")})
+    stop = broker.submit_order(
+        order(
+            "AAPL",
+            OrderSide.SELL,
+            "50",
+            OrderKind.STOP_LIMIT,
+            stop_price=D("170.004"),
+            limit_price=D("169.5"),
+        )
+    )
+    broker.replace_order(stop.id, stop_price=D("175.555"), qty=D(40))
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    submitted = next(line for line in lines if 'msg="order submitted"' in line)
+    assert "qty=50" in submitted and "stop_price=170.00" in submitted
+    assert "limit_price=169.50" in submitted and "time_in_force=gtc" in submitted
+    assert "status=new" in submitted
+    replaced = next(line for line in lines if 'msg="order replaced"' in line)
+    assert "qty=40" in replaced and "stop_price=175.56" in replaced

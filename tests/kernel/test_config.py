@@ -17,6 +17,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "PROFIT_TARGET_2",
         "BROKER",
         "ALPACA_ALLOW_LIVE",
+        "ALERT_URLS",
+        "ALERT_THROTTLE_SECONDS",
+        "ALERT_THROTTLE_BY_KIND",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -88,3 +91,34 @@ def test_secret_never_appears_in_a_config_error(monkeypatch: pytest.MonkeyPatch)
         load_settings()
     assert "PKSECRETKEYID123" not in str(exc.value)
     assert "ALPACA_SECRET_KEY" in str(exc.value)
+
+
+def test_alert_urls_split_on_commas_and_spaces_and_stay_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALERT_URLS", "json://127.0.0.1:9/h, tgram://123:ABCtok/42\n slack://a/b/c")
+    s = load_settings()
+    assert s.alert_url_list == ("json://127.0.0.1:9/h", "tgram://123:ABCtok/42", "slack://a/b/c")
+    assert "ABCtok" not in repr(s) and "ABCtok" not in str(s.model_dump())
+
+
+def test_an_alert_url_without_a_scheme_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALERT_URLS", "json://127.0.0.1:9/h,xoxb-SECRET-TOKEN")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "ALERT_URLS" in str(err.value) and "entry 2" in str(err.value)
+    assert "SECRET" not in str(err.value)
+
+
+def test_alert_throttle_per_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERT_THROTTLE_SECONDS", "600")
+    monkeypatch.setenv("ALERT_THROTTLE_BY_KIND", "large_loss=7200, alert.stale_data=0")
+    s = load_settings()
+    assert s.alert_throttle_for("alert.large_loss") == 7200
+    assert s.alert_throttle_for("stale_data") == 0  # every occurrence is sent
+    assert s.alert_throttle_for("alert.worker_down") == 600
+    monkeypatch.setenv("ALERT_THROTTLE_BY_KIND", "large_lose=60")
+    with pytest.raises(ConfigError, match="unknown alert kind 'large_lose'"):
+        load_settings()

@@ -33,6 +33,9 @@ class Sentinels:
     redis_password: str = "snTnl redis@pw#4d8e/1a"
     alpha_vantage_key: str = "SNTNLAVKEY0X7Y3W"
     wrong_redis_password: str = "snTnl-wrong/redis pw-55"
+    # ALERT_URLS: a webhook's path token and its basic-auth password (apprise URLs carry both).
+    alert_token: str = "SNTNLalertHOOK4k9q2w"
+    alert_password: str = "snTnl alert/pw@7c"
 
     def secrets(self) -> dict[str, str]:
         return {
@@ -41,6 +44,8 @@ class Sentinels:
             "REDIS_PASSWORD": self.redis_password,
             "ALPHA_VANTAGE_API_KEY": self.alpha_vantage_key,
             "wrong REDIS_PASSWORD": self.wrong_redis_password,
+            "ALERT_URLS token": self.alert_token,
+            "ALERT_URLS password": self.alert_password,
         }
 
     def forms(self) -> dict[tuple[str, str], bytes]:

@@ -15,7 +15,8 @@ raw, percent-encoded, repr-escaped and base64-encoded (see `leak_scan`):
 The day: a worker on a password-protected Redis, against the simulator speaking with the
 sentinel Alpaca keys; quotes that trail a stop; a profit exit; broker faults (401, 403, 429,
 500, 503) on the worker's orders and on direct calls; malformed messages (dead letters); Alpha
-Vantage unreachable, answering HTTP 500, and echoing the key in its error note; the Dagster
+Vantage unreachable, answering HTTP 500, and echoing the key in its error note; alerts sent
+to ALERT_URLS that fail (HTTP 500, a TLS handshake, a URL apprise cannot parse); the Dagster
 chain and the history ingest into DuckDB; `position-manager config`; repr(settings); a bad
 setting; a wrong Redis password.
 """
@@ -50,11 +51,13 @@ from simulator import SimulatorHandle, start_simulator
 from simulator.config import EngineConfig, SimulatorConfig
 from streaming.bridges.market_data import QuoteBridge
 from streaming.bridges.trade_updates import TradeUpdateBridge
+from streaming.notify.notifier import build_notifier
 from tests.pipelines.av_standin import AlphaVantageStandIn, serve_alpha_vantage
 from tests.security.leak_scan import LeakScan, Sentinels
 from tests.streaming.fake_alpaca_ws import FakeAlpacaStreams
 from tests.support.simulator import REGULAR_AT
 from tests.support.waits import wait_until
+from tests.support.webhook import Webhook
 from tests.support.worker_harness import Harness, risk_params
 from tests.support.worker_process import run_worker_until_beating, worker_env
 
@@ -108,6 +111,7 @@ def day(
     )
     for name in ("REDIS_URL", "BROKER", "ALPHA_VANTAGE_URL"):
         monkeypatch.delenv(name, raising=False)
+    webhook = Webhook(statuses=[500]).start()  # every alert delivery fails, and is logged
     env = {
         "ALPACA_API_KEY": S.alpaca_key_id,
         "ALPACA_SECRET_KEY": S.alpaca_secret,
@@ -123,6 +127,7 @@ def day(
         "DATA_DIR": str(data_dir),
         "SIMULATOR_PORT": str(free_port()),
         "LOG_LEVEL": "DEBUG",
+        "ALERT_URLS": alert_urls(webhook.port),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -134,6 +139,32 @@ def day(
         the_day.client.close()
         sim.stop()
         server.stop()
+        webhook.stop()
+
+
+def alert_urls(port: int) -> str:
+    """A webhook with a token in its path and a password (HTTP 500), the same over TLS (the
+    handshake fails), and a URL apprise cannot parse (it logs those whole)."""
+    password = quote(S.alert_password, safe="")
+    return (
+        f"json://pm:{password}@127.0.0.1:{port}/hooks/{S.alert_token}, "
+        f"jsons://127.0.0.1:{port}/hooks/{S.alert_token} bogus://{S.alert_token}/x"
+    )
+
+
+def notify_a_person(day: Day, settings: Settings) -> None:
+    """The alert notifier meets the failing endpoints: retried, then given up, logged."""
+    notifier = build_notifier(settings, day.redis_server.url, retry_delays=(0.01,), block_ms=50)
+    assert notifier is not None and len(notifier.targets) == 2  # the unparseable one skipped
+    notifier.prepare()
+    notifier.start()
+    try:
+        events.publish(
+            day.client, events.ALERT_LARGE_LOSS, {"symbol": "AAPL", "message": "AAPL is -16%"}
+        )
+        wait_until(lambda: notifier.stats.given_up == 2, 30, "the alert was not given up")
+    finally:
+        notifier.stop()
 
 
 def trade_the_day(day: Day, settings: Settings) -> None:
@@ -258,11 +289,13 @@ def test_no_sentinel_secret_leaks_anywhere(
 
     trade_the_day(day, settings)
     bridge_the_streams(day, settings)
+    notify_a_person(day, settings)
     with serve_alpha_vantage() as stand_in:
         fail_alpha_vantage(day, settings, stand_in)
         run_the_pipelines(day, settings, stand_in)
     config = CliRunner().invoke(cli.app, ["config"])
     assert config.exit_code == 0 and "ALPACA_API_KEY=**********" in config.output
+    assert "ALERT_URLS=**********" in config.output
     day.texts += [("position-manager config", config.output), ("repr(settings)", repr(settings))]
     day.texts += [("str(settings)", str(settings)), ("settings json", settings.model_dump_json())]
     day.expect_failure("a bad setting", lambda: load_settings(profit_target_2="0.1"))

@@ -39,6 +39,7 @@ def test_worker_down_sensor_requests_a_run_that_fixes_the_stops_itself(
     assert tick.run_requests[0].run_key.startswith("reconcile:worker-down:")
     again = env.tick(reconciliation_sensor, instance, cursor=tick.cursor)
     assert not again.run_requests and "next one in" in (again.skip_message or "")
+    assert (again.skip_message or "").startswith("The worker has no heartbeat (it is not running);")
 
     result = env.launch(reconcile_positions_job, instance, tick.run_requests[0])
     assert result.success
@@ -79,6 +80,7 @@ def test_an_unprotected_alert_triggers_one_run_per_alert(
     quiet = env.tick(reconciliation_sensor, instance)
     assert not quiet.run_requests and "no position was reported unprotected" in (
         quiet.skip_message or "")  # fmt: skip
+    assert (quiet.skip_message or "").startswith("The worker is alive (heartbeat ")
     stream_id = publish(env.client, events.ALERT_UNPROTECTED, {"symbol": "AAPL", "message": "x"})
     publish(env.client, events.ALERT_LARGE_LOSS, {"symbol": "NVDA", "message": "y"})
     tick = env.tick(reconciliation_sensor, instance, cursor=quiet.cursor)
@@ -104,3 +106,4 @@ def test_schedule_runs_every_tick_in_sessions_and_hourly_when_closed() -> None:
     with dg.build_schedule_context(scheduled_execution_time=night) as context:
         skipped = reconciliation_schedule.evaluate_tick(context)
     assert not skipped.run_requests and "every 60 minutes" in (skipped.skip_message or "")
+    assert (skipped.skip_message or "").startswith("The market is closed at 22:05 New York")
