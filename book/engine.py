@@ -39,6 +39,7 @@ from rules.plausibility import confirmed_by, needs_confirmation
 from rules.pnl import unrealized_pnl
 from rules.portfolio_limits import tightened_stop
 from rules.protection import protect_decisions, restore_decisions
+from rules.replan import atr_replan
 from rules.session_policy import policy_for
 from rules.stop_orders import replace_stop
 from rules.stops import stop_and_target
@@ -304,6 +305,17 @@ class Engine:
         ev = evaluate_quote(pos, quote, self.session, self.params, self.risk_for(symbol).atr)
         return self.job_for(symbol, ev.decisions, cause)
 
+    def replan_job(self, symbol: str, cause: str) -> Job | None:
+        """A fallback stop tightened to the ATR plan, now that the risk parameters have an ATR
+        (`rules.replan`: never loosened). Held back like any replace while the stop is landing
+        or the symbol busy: the next quote, or the stop's `order.new`, asks again."""
+        held = self.held.get(symbol)
+        if held is None:
+            return None
+        pos = held.position
+        decision = atr_replan(pos, self.risk_for(symbol).atr, pos.last_price, self.params)
+        return self.job_for(symbol, [decision], cause) if decision is not None else None
+
     # --- pre-earnings -----------------------------------------------------------------------
     def earnings_job(
         self, symbol: str, today: date, report: date | None, changes: Changes
@@ -508,22 +520,74 @@ class Engine:
                     "qty": action.qty,
                 },
             )
-        elif isinstance(action, PlaceStop | ReplaceStop):  # a new stop, or one resized
-            changes.emit(
-                events.POSITION_STOP_SET,
-                {
-                    "symbol": symbol,
-                    "stop_price": action.stop_price,
-                    "stop_order_id": order_id,
-                    "qty": action.qty,
-                    "client_order_id": action.client_order_id,
-                    "target_price": pos.target_price,
-                    "reason": action.reason,
-                },
-            )
+        elif isinstance(action, PlaceStop | ReplaceStop):  # new, resized or re-planned
+            data: dict[str, Any] = {
+                "symbol": symbol,
+                "stop_price": action.stop_price,
+                "stop_order_id": order_id,
+                "qty": action.qty,
+                "client_order_id": action.client_order_id,
+                "target_price": pos.target_price,
+                "reason": action.reason,
+                "basis": pos.stop_basis,
+            }
+            if isinstance(action, ReplaceStop) and action.reason == "replan":
+                data["previous_stop_price"] = action.previous_stop_price
+                log_kv(
+                    log,
+                    logging.INFO,
+                    "fallback stop tightened to the ATR plan",
+                    symbol=symbol,
+                    old_stop=action.previous_stop_price,
+                    new_stop=action.stop_price,
+                    order_id=order_id,
+                )
+            changes.emit(events.POSITION_STOP_SET, data)
+            if isinstance(action, PlaceStop) and action.basis == "fallback":
+                self._fallback_alert(symbol, action, order_id, pos, changes)
         elif isinstance(action, SubmitExit):
             self._exit_submitted(symbol, action, order_id, before, changes)
         return False
+
+    def _fallback_alert(
+        self,
+        symbol: str,
+        action: PlaceStop,
+        order_id: str | None,
+        pos: Position,
+        changes: Changes,
+    ) -> None:
+        """A stop at the fixed fallback distance is said out loud: an alert (and a warning in
+        the log) naming the distance and why there was no ATR."""
+        why = self.risk_for(symbol).missing_atr_reason()
+        distance = abs(pos.entry_price - action.stop_price) / pos.entry_price
+        message = (
+            f"{symbol}: stop {action.stop_price} placed {distance:.1%} from entry "
+            f"{pos.entry_price} by the fixed {pos.cap_class.value}-cap fallback, no usable ATR: "
+            f"{why}; it is tightened to the ATR plan (never loosened) when one arrives"
+        )
+        changes.emit(
+            events.ALERT_FALLBACK_STOP,
+            {
+                "symbol": symbol,
+                "message": message,
+                "stop_price": action.stop_price,
+                "stop_order_id": order_id,
+                "entry_price": pos.entry_price,
+                "stop_distance": distance.quantize(Decimal("0.0001")),
+                "cap_class": pos.cap_class.value,
+                "reason": why,
+            },
+        )
+        log_kv(
+            log,
+            logging.WARNING,
+            "fallback stop placed: no usable ATR",
+            symbol=symbol,
+            stop=action.stop_price,
+            order_id=order_id,
+            why=why,
+        )
 
     def _exit_submitted(
         self,

@@ -303,13 +303,15 @@ def _grow(
 
 
 def _fit_stop(engine: Engine, held: Held, cause: str) -> Job | None:
-    """Resize the live stop to the position (replace, never cancel-then-place)."""
+    """Resize the live stop to the position (replace, never cancel-then-place); a stop of the
+    right size that came from the fallback is re-planned from the ATR instead (a re-plan held
+    back while the stop was landing is due once it has landed)."""
     pos = held.position
     if not pos.is_protected:
         return engine.protect_job(pos.symbol, cause)
     want = stop_quantity(pos.coverable_size)
     if pos.stop_quantity == want or pos.stop_price is None or pos.stop_order_id is None:
-        return None
+        return engine.replan_job(pos.symbol, cause)
     if want == 0:
         decision: CancelOrder | ReplaceStop = CancelOrder(
             pos.symbol, pos.stop_order_id, "no whole share left"

@@ -85,6 +85,8 @@ def adopt_position(
             # the book's own spelling when the broker's is the same number ("104.5" = "104.50")
             stop_price=pos.stop_price if same_price else kept.stop_price,
             stop_quantity=kept.qty,
+            # the book's basis holds for the level it knows; another level's origin is unknown
+            stop_basis=pos.stop_basis if same_price else None,
         )
         if kept.id != previous and placed_for(kept.client_order_id, pos.position_key):
             # Our own stop that the book did not know: placed or replaced just before a crash
@@ -99,6 +101,7 @@ def adopt_position(
                     "client_order_id": kept.client_order_id,
                     "target_price": pos.target_price,
                     "reason": "adopted",
+                    "basis": pos.stop_basis,
                     "replaces": previous,
                 },
             )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -27,6 +27,8 @@ from position_manager.redis_schema import (
     CATCH_UP_KEY,
     POSITION_STATE_KEY,
     STATE_EARNINGS_REDUCED_FOR,
+    STATE_STOP_BASIS,
+    STOP_BASES,
     dead_letter_fields,
     redis_fields,
     state_key,
@@ -34,7 +36,7 @@ from position_manager.redis_schema import (
     text_fields,
 )
 from position_manager.session import Session
-from rules.model import Position
+from rules.model import Position, StopBasis
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ def to_hash(held: Held) -> dict[str, str]:
         "exit_generation": str(p.exit_generation),
         "stop_landing": _s(p.stop_landing),
         "earnings_unsold": _s(p.earnings_unsold),
+        STATE_STOP_BASIS: _s(p.stop_basis),
     }
 
 
@@ -101,6 +104,11 @@ def _working_exits(raw: str) -> tuple[tuple[str, Decimal, Decimal], ...]:
             cid, ordered, filled = item.rsplit(":", 2)
             out.append((cid, Decimal(ordered), Decimal(filled)))
     return tuple(out)
+
+
+def _stop_basis(raw: str) -> StopBasis | None:
+    """An unknown spelling reads as "not known": never as a fallback to re-plan."""
+    return cast(StopBasis, raw) if raw in STOP_BASES else None
 
 
 def from_hash(raw: Mapping[Any, Any]) -> Held:
@@ -132,6 +140,7 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         exit_generation=int(h.get("exit_generation") or 0),
         stop_landing=h.get("stop_landing") or None,
         earnings_unsold=_dec(h.get("earnings_unsold", "")),
+        stop_basis=_stop_basis(h.get(STATE_STOP_BASIS, "")),
     )
     inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)

@@ -22,7 +22,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=[*market_data.CHECKS, *risk.CHECKS],
         jobs=[*risk.JOBS, *history.JOBS, *protection.JOBS],
         schedules=[*risk.SCHEDULES, *protection.schedules(settings)],
-        sensors=[*history.SENSORS, *protection.SENSORS],
+        sensors=[*risk.SENSORS, *history.SENSORS, *protection.SENSORS],
         resources=resources_for(settings),
         executor=dg.in_process_executor,
     )

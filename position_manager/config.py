@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     trail_percent_micro: Fraction = Decimal("0.09")
     trail_percent_large: Fraction = Decimal("0.05")
     min_stop_adjustment: Decimal = Field(Decimal("0.10"), ge=0)
+    # A fraction of the stop price: the minimum move is the smaller of the two, so a $0.88
+    # stock trails (ten cents would be 11 % of its stop, more than its 9 % trail ever moves).
+    min_stop_adjustment_pct: Fraction = Decimal("0.005")
     atr_cache_ttl: int = Field(3600, gt=0)
     # Extended-hours exits are limit orders this far through the last price.
     extended_hours_limit_offset: Fraction = Decimal("0.005")

@@ -28,3 +28,7 @@ class InvalidEventError(PositionManagerError):
 
 class RuleInputError(PositionManagerError, ValueError):
     """A rule was given an impossible input (NaN or non-positive price, zero quantity...)."""
+
+
+class CalendarRangeError(PositionManagerError, ValueError):
+    """A date outside the exchange calendar the project builds: no session is guessed for it."""

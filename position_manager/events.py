@@ -25,7 +25,7 @@ QUOTES_STREAM: Final = "pm:stream:quotes"  # market_data.quote.updated
 ORDERS_STREAM: Final = "pm:stream:orders"  # order.* (trade updates: simulator or Alpaca bridge)
 POSITIONS_STREAM: Final = "pm:stream:positions"  # position.*
 ALERTS_STREAM: Final = "pm:stream:alerts"  # alert.*
-RISK_STREAM: Final = "pm:stream:risk"  # risk.trade_approved
+RISK_STREAM: Final = "pm:stream:risk"  # risk.trade_approved, risk.parameters_updated
 SESSION_STREAM: Final = "pm:stream:session"  # market.session.changed
 COMMANDS_STREAM: Final = "pm:stream:commands"  # requests to the worker from jobs
 DEAD_LETTER_STREAM: Final = "pm:stream:dead_letter"
@@ -35,6 +35,11 @@ QUOTES_MAXLEN: Final = 100_000
 QUOTE_UPDATED: Final = "market_data.quote.updated"
 SESSION_CHANGED: Final = "market.session.changed"
 TRADE_APPROVED: Final = "risk.trade_approved"
+# The pipeline published new risk parameters (`pm:risk:{SYM}` hashes, in the same MULTI/EXEC):
+# the worker reads them again at once instead of after ATR_CACHE_TTL, so a fallback stop is
+# re-planned from the new ATR. Its data ({"symbols", "as_of"}) is a hint only: the worker
+# re-reads the hashes of the symbols it holds, whatever the message names.
+RISK_PARAMETERS_UPDATED: Final = "risk.parameters_updated"
 
 ORDER_NEW: Final = "order.new"
 ORDER_FILLED: Final = "order.filled"
@@ -75,6 +80,9 @@ ALERT_WORKER_DOWN: Final = "alert.worker_down"
 ALERT_STOP_NOT_FILLED: Final = "alert.stop_not_filled"
 # The account crossed DAILY_LOSS_LIMIT_PCT or MAX_DRAWDOWN_PCT: every stop tightened, or flat.
 ALERT_PORTFOLIO_LIMIT: Final = "alert.portfolio_limit"
+# A stop was placed at the fixed fallback distance because no usable ATR was known (never
+# silently): re-planned from the ATR, and tightened, when one arrives.
+ALERT_FALLBACK_STOP: Final = "alert.fallback_stop"
 
 COMMAND_REDUCE_FOR_EARNINGS: Final = "command.reduce_for_earnings"
 COMMAND_RECONCILE: Final = "command.reconcile"
@@ -116,7 +124,7 @@ CONSUMED_EVENTS: Final[Mapping[str, frozenset[str]]] = {
             ORDER_CANCEL_REJECTED,
         }
     ),
-    RISK_STREAM: frozenset({TRADE_APPROVED}),
+    RISK_STREAM: frozenset({TRADE_APPROVED, RISK_PARAMETERS_UPDATED}),
     SESSION_STREAM: frozenset({SESSION_CHANGED}),
     COMMANDS_STREAM: frozenset(
         {COMMAND_REDUCE_FOR_EARNINGS, COMMAND_RECONCILE, COMMAND_PNL_SNAPSHOT, COMMAND_FLATTEN}

@@ -3,6 +3,12 @@
 Sessions: PRE 04:00-09:30, REGULAR 09:30-close (16:00, 13:00 on early-close days), POST close-20:00
 (17:00 after an early close), CLOSED otherwise and on holidays. One module for the simulator's
 clock, the worker's offline session publisher and the pipeline's missing-day check.
+
+The calendar is built from 2015 through `CALENDAR_END` (exchange_calendars derives XNYS's
+holidays from its rules, so it can be built years ahead; it defaults to one year from today). A
+date outside it raises `CalendarRangeError`: a guessed session would call NYSE's 2027-12-24
+closure a regular day and let a stop trail on it. Ad-hoc closures announced later (a national day
+of mourning) come with a newer exchange_calendars release.
 """
 
 from __future__ import annotations
@@ -15,17 +21,29 @@ from zoneinfo import ZoneInfo
 import exchange_calendars as xc
 import pandas as pd
 
+from position_manager.errors import CalendarRangeError
 from position_manager.session import Session
 
 NEW_YORK = ZoneInfo("America/New_York")
 PRE_OPEN = time(4, 0)
 POST_CLOSE = time(20, 0)
-_CAL_START = "2015-01-01"
+CALENDAR_START = date(2015, 1, 1)
+CALENDAR_END = date(2035, 12, 31)
 
 
 @lru_cache(maxsize=1)
 def _xnys() -> xc.ExchangeCalendar:
-    return xc.get_calendar("XNYS", start=_CAL_START)
+    return xc.get_calendar("XNYS", start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+
+
+def _check_in_range(day: date) -> None:
+    if not CALENDAR_START <= day <= CALENDAR_END:
+        raise CalendarRangeError(
+            f"{day.isoformat()} is outside the exchange calendar "
+            f"({CALENDAR_START.isoformat()}..{CALENDAR_END.isoformat()}): no session is guessed "
+            "for it; extend CALENDAR_END in position_manager/market_calendar.py (and upgrade "
+            "exchange_calendars for the latest holidays)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,25 +66,18 @@ class MarketDay:
 
 @lru_cache(maxsize=4096)
 def market_day(day: date) -> MarketDay | None:
-    """The XNYS session on `day`, or None for weekends and holidays. Outside the calendar's
-    range (far future) weekdays count as 09:30-16:00 days so a fast clock never runs dry."""
+    """The XNYS session on `day`, or None for weekends and holidays. Raises
+    `CalendarRangeError` outside the calendar (before 2015, after `CALENDAR_END`)."""
+    _check_in_range(day)
     cal = _xnys()
     stamp = pd.Timestamp(day)
-    if cal.first_session <= stamp <= cal.last_session:
-        if not cal.is_session(stamp):
-            return None
-        row = cal.schedule.loc[stamp]
-        return MarketDay(
-            day,
-            row["open"].to_pydatetime().astimezone(UTC),
-            row["close"].to_pydatetime().astimezone(UTC),
-        )
-    if day.weekday() >= 5:
+    if not cal.is_session(stamp):
         return None
+    row = cal.schedule.loc[stamp]
     return MarketDay(
         day,
-        datetime.combine(day, time(9, 30), NEW_YORK).astimezone(UTC),
-        datetime.combine(day, time(16, 0), NEW_YORK).astimezone(UTC),
+        row["open"].to_pydatetime().astimezone(UTC),
+        row["close"].to_pydatetime().astimezone(UTC),
     )
 
 
@@ -127,7 +138,12 @@ def day_end_for(ts: datetime, extended_hours: bool) -> datetime:
 
 
 def closed_sessions(start: date, end: date, *, now: datetime | None = None) -> list[date]:
-    """Sessions in [start, end] whose regular close is already past: the days a bar must exist."""
+    """Sessions in [start, end] whose regular close is already past: the days a bar must exist.
+    Raises `CalendarRangeError` when the range leaves the calendar."""
+    if start > end:
+        return []
+    _check_in_range(start)
+    _check_in_range(end)
     calendar = _xnys()
     first = max(pd.Timestamp(start), calendar.first_session)
     last = min(pd.Timestamp(end), calendar.last_session)

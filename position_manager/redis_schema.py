@@ -54,6 +54,10 @@ RATE_BUDGET_BLOCK_KEY: Final = "pm:ratelimit:{budget}:blocked"
 
 # --- Fields of the position-state hash that other processes read -----------------------------
 STATE_EARNINGS_REDUCED_FOR: Final = "earnings_reduced_for"
+# Where the live stop's level came from: "atr", "fallback" (no usable ATR when it was placed),
+# "trailed", or "" when not known (a stop adopted from the broker).
+STATE_STOP_BASIS: Final = "stop_basis"
+STOP_BASES: Final = frozenset({"atr", "fallback", "trailed"})
 
 
 def state_key(symbol: str) -> str:
@@ -107,6 +111,13 @@ class RiskParams:
     cap_class: CapClass = CapClass.LARGE
     next_report_date: date | None = None
     found: bool = False
+    atr_reason: str | None = None  # why there is no ATR (the pipeline's words), when there is none
+
+    def missing_atr_reason(self) -> str:
+        """Why a stop for this symbol cannot be sized from an ATR, in words for an alert."""
+        if not self.found:
+            return "no risk parameters published yet (the risk refresh has not run for it)"
+        return self.atr_reason or "no ATR in its risk parameters"
 
 
 def _num(value: float | None, digits: int = 6) -> str:
@@ -129,8 +140,10 @@ def encode_risk_hash(
     market_cap: float | None,
     profile_source: str,
     as_of: datetime,
+    atr_reason: str | None = None,
 ) -> dict[str, str]:
-    """The hash at RISK_PARAMS_KEY: string fields, "" for unknown."""
+    """The hash at RISK_PARAMS_KEY: string fields, "" for unknown. `atr_reason` says why there
+    is no ATR (the worker quotes it in `alert.fallback_stop`)."""
     return {
         "symbol": symbol,
         "cap_class": cap_class,
@@ -138,6 +151,7 @@ def encode_risk_hash(
         "atr_period": str(atr_period),
         "atr_method": atr_method,
         "atr_pct": _num(atr_pct),
+        "atr_reason": printable(atr_reason or "", 200),
         "reference_price": _num(reference_price, 4),
         "stop_pct": str(stop_pct),
         "target_pct": str(target_pct),
@@ -166,7 +180,8 @@ def decode_risk_hash(symbol: str, raw: Mapping[Any, Any]) -> RiskParams:
         cap_class = CapClass(h.get("cap_class", "large").lower())
     except ValueError:
         cap_class = CapClass.LARGE
-    return RiskParams(symbol, atr, cap_class, risk_report_date(h), found=True)
+    reason = None if atr is not None else (printable(h.get("atr_reason", ""), 200) or None)
+    return RiskParams(symbol, atr, cap_class, risk_report_date(h), found=True, atr_reason=reason)
 
 
 def risk_report_date(fields: Mapping[str, str]) -> date | None:

@@ -14,9 +14,22 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rules.decisions import CancelOrder, Decision, PlaceStop, ReplaceStop, SubmitExit
-from rules.model import Position
+from rules.model import Position, StopBasis
 from rules.order_ids import exit_reason_of, report_date_of
 from rules.profit_taking import level_of
+
+
+def basis_after(position: Position, decision: PlaceStop | ReplaceStop) -> StopBasis | None:
+    """Where the stop level comes from once `decision` is applied: a new stop says its own, a
+    trail makes it "trailed", a re-plan "atr"; a resize (shrink, restore) keeps the level and so
+    its basis."""
+    if isinstance(decision, PlaceStop):
+        return decision.basis
+    if decision.reason == "trail":
+        return "trailed"
+    if decision.reason == "replan":
+        return "atr"
+    return position.stop_basis
 
 
 def apply_executed(position: Position, decision: Decision, broker_order_id: str | None) -> Position:
@@ -25,6 +38,7 @@ def apply_executed(position: Position, decision: Decision, broker_order_id: str 
             stop_order_id=broker_order_id,
             stop_price=decision.stop_price,
             stop_quantity=decision.qty,
+            stop_basis=basis_after(position, decision),
         )
     if isinstance(decision, CancelOrder):
         if decision.order_id == position.stop_order_id:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from position_manager.broker_types import OrderSide, TimeInForce
+from rules.model import StopBasis
 
 ExitReason = Literal["profit_target_1", "profit_target_2", "pre_earnings", "stop_breach", "flatten"]
 
@@ -19,6 +20,8 @@ class PlaceStop:
     stop_price: Decimal
     client_order_id: str
     reason: str = "protect"
+    # The stop level's origin: "fallback" is said out loud (event, state, alert).
+    basis: StopBasis | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,9 @@ class ReplaceStop:
     stop_price: Decimal
     previous_stop_price: Decimal | None
     client_order_id: str
-    reason: Literal["trail", "shrink", "restore", "tighten"]
+    # replan: a fallback stop tightened to the ATR plan once a real ATR arrived (rules.replan);
+    # tighten: a portfolio limit (rules.portfolio_limits)
+    reason: Literal["trail", "shrink", "restore", "replan", "tighten"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 Order of concerns: track (best price, P&L), detect (stop / target crossed), protect (an
 unprotected position gets its stop or, if already breached, an exit), then at most one trading
-action: profit-taking beats trailing, because a partial exit re-sizes the stop anyway.
+action: profit-taking beats trailing, because a partial exit re-sizes the stop anyway. A stop
+placed from the fallback is re-planned from the ATR (tightened, never loosened) before it trails,
+in every session: like placing a missing stop, it only ever adds protection.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rules.protection import (
     restore_decisions,
 )
 from rules.quantities import stop_quantity
+from rules.replan import atr_replan
 from rules.session_policy import policy_for
 from rules.trailing import propose_trailing_stop, update_best_price
 
@@ -115,6 +118,9 @@ def evaluate_quote(
         decisions = profit_taking_decisions(pos, price, policy.exit_style, params)
     if not decisions and pos.is_protected:
         decisions = restore_decisions(pos)
+    if not decisions and pos.stop_basis == "fallback":
+        replan = atr_replan(pos, atr, price, params)
+        decisions = [replan] if replan else []
     trailing_allowed = policy.trail_stops and pos.stop_price is not None
     if not decisions and trailing_allowed and not is_breached(pos.side, pos.stop_price, price):  # type: ignore[arg-type]
         trail = propose_trailing_stop(pos, price, params)

@@ -6,11 +6,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from position_manager.cap_class import CapClass
 from position_manager.errors import RuleInputError
 from position_manager.session import Session
 from rules.ticks import check_price
+
+# Where the live stop's level came from: the ATR plan, the fixed fallback (no usable ATR when it
+# was placed), or the trail. None: not known (a stop adopted from the broker, or a state written
+# before the basis was recorded).
+StopBasis = Literal["atr", "fallback", "trailed"]
 
 
 class Side(StrEnum):
@@ -81,6 +87,9 @@ class Position:
     # What a pre-earnings exit that filled in part and then died left unsold: the re-armed
     # reduction sells this, not half of what is left (that would sell more than half in all).
     earnings_unsold: Decimal | None = None
+    # Where the stop level came from (see StopBasis): a fallback stop is re-planned, and
+    # tightened, once a real ATR arrives (rules.replan).
+    stop_basis: StopBasis | None = None
 
     def __post_init__(self) -> None:
         if not self.symbol:

@@ -30,6 +30,7 @@ class RuleParams:
     profit_target_1: Decimal = Decimal("0.20")
     profit_target_2: Decimal = Decimal("0.50")
     min_stop_adjustment: Decimal = Decimal("0.10")  # dollars
+    min_stop_adjustment_pct: Decimal = Decimal("0.005")  # of the stop price; the smaller wins
     extended_hours_limit_offset: Decimal = Decimal("0.005")
     pre_earnings_days: int = 7
     pre_earnings_reduction: Decimal = Decimal("0.5")
@@ -65,6 +66,7 @@ class RuleParams:
             profit_target_1=s.profit_target_1,
             profit_target_2=s.profit_target_2,
             min_stop_adjustment=s.min_stop_adjustment,
+            min_stop_adjustment_pct=s.min_stop_adjustment_pct,
             extended_hours_limit_offset=s.extended_hours_limit_offset,
             pre_earnings_days=s.pre_earnings_days,
             pre_earnings_reduction=s.pre_earnings_reduction,

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from rules.decisions import Decision, PlaceStop
 from rules.exits import build_exit, closing_side
-from rules.model import Position, Side
+from rules.model import Position, Side, StopBasis
 from rules.order_ids import emergency_exit_order_id, stop_order_id
 from rules.params import RuleParams
 from rules.partial_exit import exit_with_stop_fitted
@@ -21,12 +21,20 @@ from rules.stops import stop_and_target
 from rules.ticks import round_up_to_tick
 
 
+def planned_stop(
+    position: Position, atr: Decimal | None, params: RuleParams
+) -> tuple[Decimal, StopBasis | None]:
+    """The position's current stop level if it has one (it may have trailed), with the basis it
+    had; else the ATR plan, whose basis is "fallback" when there was no usable ATR."""
+    if position.stop_price is not None:
+        return position.stop_price, position.stop_basis
+    plan = stop_and_target(position.entry_price, position.side, position.cap_class, atr, params)
+    return plan.stop_price, plan.method
+
+
 def planned_stop_price(position: Position, atr: Decimal | None, params: RuleParams) -> Decimal:
     """The position's current stop level if it has one (it may have trailed), else the ATR plan."""
-    if position.stop_price is not None:
-        return position.stop_price
-    plan = stop_and_target(position.entry_price, position.side, position.cap_class, atr, params)
-    return plan.stop_price
+    return planned_stop(position, atr, params)[0]
 
 
 def is_breached(side: Side, stop_price: Decimal, price: Decimal) -> bool:
@@ -40,7 +48,7 @@ def protect_decisions(
     one share, see quantities.stop_quantity)."""
     if position.is_protected or position.coverable_size == 0:
         return []  # protected, or a working exit already holds every share
-    stop = planned_stop_price(position, atr, params)
+    stop, basis = planned_stop(position, atr, params)
     policy = policy_for(position.session)
     if price is not None and is_breached(position.side, stop, price):
         if policy.exit_style is None:
@@ -66,6 +74,7 @@ def protect_decisions(
             qty=qty,
             stop_price=stop,
             client_order_id=stop_order_id(position.position_key, position.stop_generation),
+            basis=basis,
         )
     ]
 

@@ -16,7 +16,7 @@ def replace_stop(
     qty: Decimal,
     stop_price: Decimal,
     previous_stop_price: Decimal | None,
-    reason: Literal["trail", "shrink", "restore", "tighten"],
+    reason: Literal["trail", "shrink", "restore", "replan", "tighten"],
 ) -> ReplaceStop:
     """A PATCH of `order_id` to (qty, stop_price) with its deterministic client order id."""
     return ReplaceStop(

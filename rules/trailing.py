@@ -35,12 +35,21 @@ def trailing_stop_candidate(position: Position, params: RuleParams) -> Decimal |
     return round_up_to_tick(best * (1 + trail)) if best < position.entry_price else None
 
 
+def min_stop_move(stop_price: Decimal, params: RuleParams) -> Decimal:
+    """The least a trailing stop may move: MIN_STOP_ADJUSTMENT dollars or
+    MIN_STOP_ADJUSTMENT_PCT of the stop, whichever is smaller. Dollars alone stall cheap
+    stocks: ten cents is 11 % of a $0.88 stock's stop, more than its 9 % trail ever tightens by
+    in one step, so it trailed once and never again."""
+    return min(params.min_stop_adjustment, stop_price * params.min_stop_adjustment_pct)
+
+
 def propose_trailing_stop(
     position: Position, price: Decimal, params: RuleParams
 ) -> ReplaceStop | None:
-    """A replace of the live stop when the trail tightens it by at least MIN_STOP_ADJUSTMENT
-    dollars, and only to a level the market has not already crossed (Alpaca refuses a sell stop
-    at or above the price). Session gating is the caller's (see session_policy)."""
+    """A replace of the live stop when the trail tightens it by at least `min_stop_move` (the
+    smaller of MIN_STOP_ADJUSTMENT dollars and MIN_STOP_ADJUSTMENT_PCT of the stop), and only
+    to a level the market has not already crossed (Alpaca refuses a sell stop at or above the
+    price). Session gating is the caller's (see session_policy)."""
     if position.stop_order_id is None or position.stop_price is None:
         return None
     candidate = trailing_stop_candidate(position, params)
@@ -53,7 +62,7 @@ def propose_trailing_stop(
     else:
         tightens_by = current - candidate
         valid = candidate > price
-    if tightens_by <= 0 or tightens_by < params.min_stop_adjustment or not valid:
+    if tightens_by <= 0 or tightens_by < min_stop_move(current, params) or not valid:
         return None
     qty = position.stop_quantity or stop_quantity(position.coverable_size)
     return replace_stop(

@@ -208,6 +208,11 @@ class Dispatcher:
         if stream == events.COMMANDS_STREAM:
             self._command(message, name, event.data, changes)
             return
+        if stream == events.RISK_STREAM and name == events.RISK_PARAMETERS_UPDATED:
+            # Only a prompt: the hashes are read again for the symbols held, whatever it names.
+            self.housekeeping.request_risk_refresh()
+            changes.ack(stream, msg_id)
+            return
         data = event.data if isinstance(event.data, dict) else load_data(None)
         symbol = symbol_of(data)
         if self.engine.busy(symbol):

@@ -1,11 +1,12 @@
 """The worker's periodic duties, run between batches (never inside the quote handling).
 
 Heartbeat and health hash, alerts (large loss, unprotected, stale data, circuit open), refreshing
-risk parameters, the daily pre-earnings check, reclaiming idle pending messages, the session, and
-reconciling with the broker: on `command.reconcile`, after Redis comes back, and by itself every
-`WORKER_RECONCILE_SECONDS`. A reconcile first catches up with what the broker did that the
-streams did not say (`book.catchup`), then compares positions and open orders; its broker reads
-run on the executor's threads, not the loop.
+risk parameters (every ATR_CACHE_TTL, and at once on `risk.parameters_updated`; fallback stops
+are then re-planned from the ATR), the daily pre-earnings check, reclaiming idle pending
+messages, the session, and reconciling with the broker: on `command.reconcile`, after Redis
+comes back, and by itself every `WORKER_RECONCILE_SECONDS`. A reconcile first catches up with
+what the broker did that the streams did not say (`book.catchup`), then compares positions and
+open orders; its broker reads run on the executor's threads, not the loop.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Housekeeping:
         self.last_quote_at: datetime | None = None
         self._last_tick = -1e18
         self._last_risk = time.monotonic()
+        self._risk_asked = False  # a `risk.parameters_updated` arrived: read them again now
         self._last_earnings = -1e18
         self._last_claim = time.monotonic()
         self._last_probe = -1e18
@@ -182,9 +184,10 @@ class Housekeeping:
         self._maintain_leases(stopping)
         if not stopping and now - self._last_reconcile >= self.reconcile_seconds:
             self.request_reconcile(why="timer")
-        if now - self._last_risk >= self.risk_refresh_seconds:
+        if self._risk_asked or now - self._last_risk >= self.risk_refresh_seconds:
             self._last_risk = now
-            self.engine.risk.update(load_risk_params(self.client, self.engine.held))
+            self._risk_asked = False
+            self.refresh_risk()
         if now - self._last_earnings >= EARNINGS_CHECK_SECONDS or force:
             self._last_earnings = now
             self.earnings_check(changes)
@@ -201,6 +204,23 @@ class Housekeeping:
             self.engine.pnl_snapshot(changes, "shutdown")
         self.store.commit(changes)
         self._write_health(stopping)
+
+    # --- risk parameters ----------------------------------------------------------------------
+    def request_risk_refresh(self) -> None:
+        """The pipeline published new risk parameters: read them at the next tick (many
+        messages in one batch cost one read)."""
+        self._risk_asked = True
+
+    def refresh_risk(self) -> None:
+        """Read the held symbols' risk parameters again (one pipelined round trip) and re-plan
+        every fallback stop that now has an ATR (tightened, never loosened)."""
+        self.engine.risk.update(load_risk_params(self.client, self.engine.held))
+        self.replan_fallback_stops("risk")
+
+    def replan_fallback_stops(self, cause: str) -> None:
+        for symbol, held in list(self.engine.held.items()):
+            if held.position.stop_basis == "fallback":
+                self.submit(self.engine.replan_job(symbol, cause))
 
     def _maintain_leases(self, stopping: bool) -> None:
         """Keep the standing leases of every held symbol and of every symbol with an order job

@@ -200,6 +200,8 @@ class Worker:
         pending = self.consumer.read_own_pending()
         if pending:
             self.redeliver(pending)
+        # Stops placed from the fallback before this start (or just now) whose ATR is known now.
+        self.housekeeping.replan_fallback_stops("start")
         self.housekeeping.tick(force=True)
         return summary
 

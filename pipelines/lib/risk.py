@@ -112,6 +112,7 @@ def redis_fields(rp: RiskParameters) -> dict[str, str]:
         atr_period=rp.atr_period,
         atr_method=rp.atr_method,
         atr_pct=rp.atr_pct,
+        atr_reason=rp.atr_reason,
         reference_price=rp.reference_price,
         stop_pct=rp.stop_pct,
         target_pct=rp.target_pct,

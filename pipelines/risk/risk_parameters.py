@@ -2,13 +2,13 @@
 
 The streaming worker never opens DuckDB: it reads the hash at `RISK_PARAMS_KEY` (string fields,
 see `pipelines.lib.risk.redis_fields`). Publishing is one MULTI/EXEC, so the worker never sees a
-half-written hash.
+half-written hash, with a `risk.parameters_updated` that makes it read them at once.
 """
 
 # No `from __future__ import annotations` here: Dagster checks the `context` annotation's type.
 
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 
 import dagster as dg
@@ -24,6 +24,7 @@ from pipelines.resources import PipelineConfigResource, RedisResource, Warehouse
 from pipelines.risk.atr import atr
 from pipelines.risk.earnings_calendar import earnings_calendar
 from pipelines.risk.symbol_profiles import symbol_profiles
+from position_manager.events import RISK_PARAMETERS_UPDATED, RISK_STREAM, encode_event
 from position_manager.redis_schema import RISK_PARAMS_KEY
 from rules.params import RuleParams
 from warehouse.frames import insert_frame
@@ -63,12 +64,17 @@ def gather_inputs(
     return [RiskInputs(*row) for row in rows]
 
 
-def publish(client: redis.Redis, parameters: list[RiskParameters]) -> None:
+def publish(client: redis.Redis, parameters: list[RiskParameters], as_of: datetime) -> None:
+    """The hashes and a `risk.parameters_updated` on the risk stream, in one MULTI/EXEC: the
+    worker reads the new parameters at once (and re-plans its fallback stops) instead of after
+    ATR_CACHE_TTL, and never before they are all written."""
     pipe = client.pipeline(transaction=True)
     for rp in parameters:
         key = RISK_PARAMS_KEY.format(symbol=rp.symbol)
         pipe.delete(key)
         pipe.hset(key, mapping=cast(Any, redis_fields(rp)))
+    notice = {"symbols": [rp.symbol for rp in parameters], "as_of": as_of}
+    pipe.xadd(RISK_STREAM, cast(Any, encode_event(RISK_PARAMETERS_UPDATED, notice)))
     pipe.execute()
 
 
@@ -108,7 +114,7 @@ def risk_parameters(
             )
         conn.execute("COMMIT")
     with redis.get_client() as client:
-        publish(client, parameters)
+        publish(client, parameters, as_of)
     fallback = [p.symbol for p in parameters if p.stop_method == "fallback"]
     if fallback:
         context.log.warning(f"risk_parameters fallback stops symbols={fallback}")

@@ -10,6 +10,7 @@ from book.engine import Engine
 from book.executor import Job, JobResult, Outcome
 from book.fills import on_order_event
 from book.messages import OrderUpdate
+from book.risk import RiskParams
 from book.state import Changes, Held
 from position_manager import events
 from position_manager.broker_types import BrokerOrder, OrderKind, OrderSide, TimeInForce
@@ -183,3 +184,54 @@ def test_a_resize_held_back_while_the_stop_was_landing_is_sent_when_it_lands() -
     (grow,) = job.actions
     assert isinstance(grow, ReplaceStop)
     assert (grow.order_id, grow.qty, grow.stop_price) == ("s-2", 70, Decimal("92.00"))
+
+
+def test_a_replan_held_back_while_the_fallback_stop_was_landing_is_sent_when_it_lands() -> None:
+    """A fallback stop sent outside the session sits `accepted` (Alpaca will not replace it):
+    the ATR re-plan waits, and the stop's `order.new` sends it (never a replace that 422s)."""
+    engine = Engine(DEFAULT_PARAMS, risk_loader=lambda s: RiskParams(s, atr=Decimal(2), found=True))
+    pos = make_position(
+        stop_order_id="s-2",
+        stop_price=Decimal("88.00"),
+        stop_quantity=Decimal(100),
+        stop_landing="s-2",
+        stop_basis="fallback",
+        last_price=Decimal(100),
+    )
+    engine.load({"AAPL": Held(pos)})
+    assert engine.replan_job("AAPL", "risk") is None  # landing: held back
+    job = on_order_event(engine, events.ORDER_NEW, _update("s-2", "stop-c", 0, 100), Changes())
+    assert job is not None
+    (replan,) = job.actions
+    assert isinstance(replan, ReplaceStop) and replan.reason == "replan"
+    assert (replan.order_id, replan.qty, replan.stop_price) == ("s-2", 100, Decimal("92.00"))
+
+
+def test_a_fallback_stop_is_said_out_loud_and_its_replan_is_an_atr_stop() -> None:
+    """The engine applying the broker's answers: the fallback placement carries its basis in
+    `position.stop_set` and raises `alert.fallback_stop`; the re-plan's replace makes it atr."""
+    engine = Engine(DEFAULT_PARAMS)
+    pos = make_position(last_price=Decimal(100))
+    engine.load({"AAPL": Held(pos)})
+    (place,) = protect_decisions(pos, None, Decimal(100), DEFAULT_PARAMS)
+    changes = Changes()
+    stop = _order("s-1", place.client_order_id, OrderKind.STOP, 100, "new")  # type: ignore[union-attr]
+    engine.apply_result(
+        JobResult(Job("AAPL", (place,), "scan"), [Outcome(place, order=stop)]), changes
+    )
+    names = [name for name, _ in changes.events]
+    assert names == [events.POSITION_STOP_SET, events.ALERT_FALLBACK_STOP]
+    assert changes.events[0][1]["basis"] == "fallback"
+    assert engine.held["AAPL"].position.stop_basis == "fallback"
+    engine.risk["AAPL"] = RiskParams("AAPL", atr=Decimal(2), found=True)
+    job = engine.replan_job("AAPL", "risk")
+    assert job is not None
+    (replan,) = job.actions
+    assert isinstance(replan, ReplaceStop)
+    moved = _order("s-3", replan.client_order_id, OrderKind.STOP, 100, "new")
+    changes = Changes()
+    engine.apply_result(JobResult(job, [Outcome(replan, order=moved)]), changes)
+    ((name, data),) = changes.events
+    assert (name, data["reason"], data["basis"]) == (events.POSITION_STOP_SET, "replan", "atr")
+    assert engine.held["AAPL"].position.stop_basis == "atr"
+    assert engine.replan_job("AAPL", "risk") is None  # an ATR stop is not re-planned again

@@ -30,6 +30,7 @@ def test_seed_defaults() -> None:
     assert (s.profit_target_1, s.profit_target_2) == (Decimal("0.20"), Decimal("0.50"))
     assert (s.trail_percent_micro, s.trail_percent_large) == (Decimal("0.09"), Decimal("0.05"))
     assert s.min_stop_adjustment == Decimal("0.10")
+    assert s.min_stop_adjustment_pct == Decimal("0.005")
     assert (s.atr_cache_ttl, s.atr_period, s.pre_earnings_days) == (3600, 14, 7)
     assert (s.redis_host, s.redis_port) == ("localhost", 6379)
     assert s.broker_kind is BrokerKind.SIMULATOR
@@ -50,6 +51,8 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PROFIT_TARGET_2", "0.1", "PROFIT_TARGET_2 (0.1) must be above PROFIT_TARGET_1"),
         ("TRAIL_PERCENT_MICRO", "1.5", "TRAIL_PERCENT_MICRO=1.5"),
         ("MIN_STOP_ADJUSTMENT", "ten cents", "MIN_STOP_ADJUSTMENT"),
+        ("MIN_STOP_ADJUSTMENT_PCT", "0", "MIN_STOP_ADJUSTMENT_PCT=0"),
+        ("MIN_STOP_ADJUSTMENT_PCT", "5", "MIN_STOP_ADJUSTMENT_PCT=5"),
         ("REDIS_PORT", "99999", "REDIS_PORT"),
         ("ATR_PERIOD", "abc", "ATR_PERIOD"),
         ("PROFIT_TARGET_1", "nan", "PROFIT_TARGET_1"),

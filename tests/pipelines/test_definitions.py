@@ -63,6 +63,7 @@ def test_every_check_job_and_schedule_is_present(defs: dg.Definitions) -> None:
         "reconciliation_schedule",
     }
     assert {s.name for s in defs.sensors or []} == {
+        "atr_history_sensor",
         "position_history_sensor",
         "pre_earnings_sensor",
         "reconciliation_sensor",

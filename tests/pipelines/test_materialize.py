@@ -30,7 +30,8 @@ CHAIN = [universe, daily_bars, symbol_profiles, atr, earnings_calendar, risk_par
 FIRST, LAST = "2025-03-03", "2025-04-25"  # includes Good Friday (2025-04-18): no session
 HELD = sorted(symbol for symbol, _, _ in SAMPLE_BOOK)
 HASH_FIELDS = {
-    "symbol", "cap_class", "atr", "atr_period", "atr_method", "atr_pct", "reference_price",
+    "symbol", "cap_class", "atr", "atr_period", "atr_method", "atr_pct", "atr_reason",
+    "reference_price",
     "stop_pct", "target_pct", "trail_pct", "next_report_date", "market_cap", "profile_source",
     "as_of",
 }  # fmt: skip

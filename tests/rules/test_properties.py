@@ -17,6 +17,7 @@ from rules.profit_taking import profit_taking_decisions
 from rules.session_policy import ExitStyle
 from rules.stops import stop_and_target, stop_is_on_losing_side
 from rules.ticks import tick_size
+from rules.trailing import min_stop_move
 from tests.rules.helpers import make_position, quote
 
 prices = st.decimals(min_value="0.05", max_value="5000", places=2, allow_nan=False)
@@ -81,7 +82,7 @@ def test_trailing_never_loosens_the_stop(side: Side, cap: CapClass, moves: list[
                     else (d.stop_price < pos.stop_price)
                 )
                 assert tighter
-                assert abs(d.stop_price - pos.stop_price) >= P.min_stop_adjustment
+                assert abs(d.stop_price - pos.stop_price) >= min_stop_move(pos.stop_price, P)
                 pos = apply_executed(pos, d, "s")
 
 

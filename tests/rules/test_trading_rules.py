@@ -1,5 +1,6 @@
 """The product's behaviour table, one rule at a time."""
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -79,6 +80,40 @@ def test_micro_cap_trails_nine_percent() -> None:
     pos = make_position(cap=CapClass.MICRO, entry=2, **{**PROTECTED, "stop_price": D("1.60")})
     (rep,) = evaluate_quote(pos, quote("2.2"), Session.REGULAR, P).decisions
     assert isinstance(rep, ReplaceStop) and rep.stop_price == D("2.00")
+
+
+def _trails_along(pos: Any, path: list[str], params: Any) -> list[Decimal]:
+    """The stops a rising path trails a position to, each replace applied as the broker would."""
+    stops = []
+    for price in path:
+        ev = evaluate_quote(pos, quote(price), Session.REGULAR, params)
+        pos = ev.position
+        for d in ev.decisions:
+            assert isinstance(d, ReplaceStop) and d.reason == "trail"
+            pos = apply_executed(pos, d, "stop-1")
+            stops.append(d.stop_price)
+    return stops
+
+
+def test_a_sub_dollar_stock_trails_more_than_once() -> None:
+    # $0.80 micro-cap, 9 % trail: a ten-cent minimum is 12 % of its stop, so dollars alone let
+    # it trail once (to 0.8008 at 0.88) and then stall; the percentage floor (0.5 % of the
+    # stop, about $0.004 here) lets it follow every step.
+    pos = make_position(
+        symbol="BNGO", cap=CapClass.MICRO, entry="0.80", qty=1000,
+        stop_order_id="stop-1", stop_price=D("0.68"), stop_quantity=D(1000),
+    )  # fmt: skip
+    path = ["0.88", "0.90", "0.92", "0.94", "0.95"]  # under +20 %: no profit-taking
+    stops = _trails_along(pos, path, P)
+    assert stops == [D("0.8008"), D("0.8190"), D("0.8372"), D("0.8554"), D("0.8645")]
+    dollars_only = replace(P, min_stop_adjustment_pct=Decimal("0.99"))
+    assert _trails_along(pos, path, dollars_only) == [D("0.8008")]
+
+
+def test_a_dear_stock_still_waits_for_ten_cents() -> None:
+    # 0.5 % of a $104.50 stop is $0.52: the dollar minimum is the smaller and still rules.
+    pos = make_position(**{**PROTECTED, "stop_price": D("104.50")}, best_price=D(110))
+    assert propose_trailing_stop(pos.evolve(best_price=D("110.10")), D("110.1"), P) is None
 
 
 def test_short_trails_down_from_the_low_water_mark() -> None:
