@@ -178,7 +178,7 @@ class Worker:
             rate = self.settings.alpaca_rate_limit_per_minute
             log_kv(log, logging.INFO, "protecting, most urgent first",
                    unprotected=len(summary.stops_to_place), requests=summary.requests,
-                   first=summary.stops_to_place and jobs[0].symbol, per_minute=rate,
+                   first=jobs[0].symbol if jobs else None, per_minute=rate,
                    eta_seconds=round(protection_eta_seconds(summary.requests, rate)))  # fmt: skip
         for job in jobs:
             self.submit(job)
