@@ -197,8 +197,12 @@ def encode_health(
     redis_connected: bool,
     alpaca_connected: bool,
     status: str = "healthy",
+    stale_symbols: tuple[str, ...] = (),
+    started_at: datetime | None = None,
 ) -> dict[str, str]:
-    """The health-check fields, as strings for the WORKER_HEALTH_KEY hash."""
+    """The health-check fields, as strings for the WORKER_HEALTH_KEY hash. `status` is
+    "healthy", "stale" (`stale_symbols`: held, no quote in the regular session beyond
+    STALE_DATA_SECONDS) or "stopped"."""
     return {
         "status": status,
         "positions_count": str(positions_count),
@@ -209,6 +213,8 @@ def encode_health(
         "active_management": "true" if active_management else "false",
         "redis_connected": "true" if redis_connected else "false",
         "alpaca_connected": "true" if alpaca_connected else "false",
+        "stale_symbols": ",".join(stale_symbols),
+        "started_at": started_at.isoformat() if started_at else "",
         "updated_at": datetime.now(UTC).isoformat(),
     }
 
