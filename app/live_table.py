@@ -176,7 +176,7 @@ class BookView:
         self.title = title
         self.footer: list[str] = []
         self.timeline: deque[str] = deque(maxlen=lines)
-        self.appended = 0  # timeline lines ever added
+        self._new: list[str] = []  # timeline lines not yet taken by `drain`
         self.rows: list[Row] = []
         self.session = ""
         self.health: dict[str, str] = {}
@@ -268,14 +268,14 @@ class BookView:
             return
         when = self.to_market_time(event.ts).astimezone(NEW_YORK)
         self.timeline.append(f"{when:%H:%M:%S} {line}")
-        self.appended += 1
+        self._new.append(self.timeline[-1])
         if symbol:
             self._last_action[symbol] = line.removeprefix(symbol).strip()
 
-    def lines_since(self, count: int) -> list[str]:
-        """The timeline lines added after the first `count` (those still kept)."""
-        new = min(self.appended - count, len(self.timeline))
-        return list(self.timeline)[len(self.timeline) - new :] if new > 0 else []
+    def drain(self) -> list[str]:
+        """Every timeline line added since the last call (the table keeps only the latest)."""
+        new, self._new = self._new, []
+        return new
 
     # --- drawing -------------------------------------------------------------------------------
     def render(self) -> RenderableType:

@@ -287,15 +287,17 @@ class Up:
         deadline = None if self.options.seconds is None else time.monotonic() + self.options.seconds
         if self.options.live:
             with Live(view.render(), console=self.console, refresh_per_second=4) as live:
-                self._loop(view, deadline, lambda: live.update(view.render()))
+
+                def redraw() -> None:
+                    view.drain()
+                    live.update(view.render())
+
+                self._loop(view, deadline, redraw)
         else:
-            shown = 0
 
             def lines() -> None:
-                nonlocal shown
-                for line in view.lines_since(shown):
+                for line in view.drain():
                     self.console.print(line)
-                shown = view.appended
 
             self._loop(view, deadline, lines)
 
@@ -334,12 +336,15 @@ class Up:
             self.group.stop("worker", self.worker, signal.SIGTERM, timeout=20)
         if self.market is not None:
             self.market.stop()
+            log_kv(log, logging.INFO, "stopped", process="market", quotes=self.market.quotes)
         if self.sim is not None:
             self.sim.stop()
+            log_kv(log, logging.INFO, "stopped", process="simulator")
         if self.client is not None:
             self.client.close()
         if self.redis_server is not None:
             self.redis_server.stop()
+            log_kv(log, logging.INFO, "stopped", process="redis")
         left = self.group.sweep()
         if left:
             self.console.print(f"[yellow]ended {len(left)} processes still running: {left}[/]")
