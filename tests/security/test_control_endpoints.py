@@ -1,8 +1,8 @@
 """The simulator's `/sim/*` control endpoints (quotes, clock, faults, seed, stats, reset) move
 prices, the clock and the book for anyone who can reach the port, without keys. They are off
 unless asked for (`SimulatorConfig.control_endpoints`, `python -m simulator --control`,
-`PM_SIM_CONTROL=1`): then every control path answers 404 (only `/sim/health` is served), while Alpaca's `/v2` API and the
-in-process `handle.simulator` API work as before."""
+`PM_SIM_CONTROL=1`): then every control path answers 404 (only `/sim/health` is served),
+while Alpaca's `/v2` API and the in-process `handle.simulator` API work as before."""
 
 from __future__ import annotations
 
