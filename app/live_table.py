@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -190,8 +190,11 @@ class BookView:
     def poll(self) -> None:
         """Read what changed since the last poll (Redis errors leave the last view shown)."""
         try:
-            self._read_book()
+            self._read_book()  # first: the entry prices the timeline's moves are measured from
             self._read_streams()
+            self.rows = [
+                replace(row, last_action=self._last_action.get(row.symbol, "")) for row in self.rows
+            ]
         except redis.RedisError as exc:
             self.footer = [f"Redis: {exc}"]
 

@@ -293,6 +293,7 @@ class Up:
                     live.update(view.render())
 
                 self._loop(view, deadline, redraw)
+            self.console.print()
         else:
 
             def lines() -> None:
