@@ -189,7 +189,7 @@ class Up:
     def start_simulator(self) -> str:
         from simulator import start_simulator
         from simulator.embedded import simulator_answers, simulator_url
-        from simulator.market import first_start
+        from simulator.market import played_until, resume_start
 
         url = simulator_url(self.settings)
         if simulator_answers(url):
@@ -207,7 +207,8 @@ class Up:
         if not self.sim.simulator.engine.book.positions:
             self.sim.simulator.seed_positions()
             self.say("demo book opened in the simulator")
-        self._start_at = self.options.start or first_start()
+        assert self.client is not None
+        self._start_at = self.options.start or resume_start(played_until(self.client))
         # Frozen until everything is up, so the worker sees the open happen.
         self.sim.simulator.set_clock(at=self._start_at, speed=0)
         return str(self.sim.url)
@@ -221,7 +222,10 @@ class Up:
 
         from pipelines.materialize import materialize_everything
 
-        day = (self._start_at or datetime.now(UTC)).astimezone(NEW_YORK).date()
+        # Bars up to the day before the market's first day; never past yesterday, the last
+        # daily partition that exists (a resumed market may run ahead of the calendar).
+        today = datetime.now(UTC).astimezone(NEW_YORK).date()
+        day = min((self._start_at or datetime.now(UTC)).astimezone(NEW_YORK).date(), today)
         instance = dg.DagsterInstance.from_config(str(dagster_home(self.settings)))
         try:
             result = materialize_everything(

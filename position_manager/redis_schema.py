@@ -27,6 +27,8 @@ WORKER_HEALTH_KEY: Final = "pm:worker:health"
 WORKER_DOWN_ALERT_KEY: Final = "pm:alert:worker_down"  # one worker-down alert per interval
 SYMBOL_LEASE_KEY: Final = "pm:lease:{symbol}"  # one party changes a symbol's orders at a time
 SESSION_KEY: Final = "pm:market:session"
+# The simulated market's clock (simulator.market), so the next `up` resumes after it, never back.
+SIM_MARKET_CLOCK_KEY: Final = "pm:sim:market_clock"
 # stream -> last stream id committed to DuckDB: how the history sensor knows it is behind.
 HISTORY_INGESTED_KEY: Final = "pm:history:ingested"
 # order id -> what of the order the book has applied (book.applied): nothing is applied twice.

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from position_manager import events
+from position_manager import events, redis_schema
 from position_manager.logging import log_kv
 from position_manager.market_calendar import NEW_YORK, MarketDay, market_day, market_days
 from position_manager.sample_data import sample_daily_bars
@@ -50,6 +50,25 @@ def first_start(now: datetime | None = None) -> datetime:
         if found is not None and found.open <= moment:
             return found.open - timedelta(minutes=LEAD_MINUTES)
     raise RuntimeError("no trading day in the last two weeks")
+
+
+def resume_start(played_until: datetime | None, now: datetime | None = None) -> datetime:
+    """Where a market starts: `first_start`, or, when an earlier market already played past
+    it (the book, its orders and the history carry those times), the next pre-market after
+    where it stopped, so the simulated clock never runs backwards across restarts."""
+    first = first_start(now)
+    if played_until is None or played_until < first:
+        return first
+    return next_start(played_until)
+
+
+def played_until(client: redis.Redis) -> datetime | None:
+    """The last simulated minute an earlier market played (None: never, or unreadable)."""
+    raw = redis_schema.text_or_none(client.get(redis_schema.SIM_MARKET_CLOCK_KEY))
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def next_start(after: datetime) -> datetime:
@@ -171,6 +190,7 @@ class MarketDriver:
         if minute == self._last_minute:
             return 0
         self._last_minute = minute
+        self.client.set(redis_schema.SIM_MARKET_CLOCK_KEY, minute.isoformat())
         day = market_day(now.astimezone(NEW_YORK).date())
         if day is None or not day.pre_open <= now < day.post_close:
             if day is None or now >= day.post_close + timedelta(minutes=NIGHT_MINUTES):

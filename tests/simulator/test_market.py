@@ -15,7 +15,7 @@ from position_manager import events
 from position_manager.market_calendar import MarketDay, market_day, session_at
 from position_manager.session import Session
 from simulator import SimulatorHandle, start_simulator
-from simulator.market import MarketDriver, first_start, next_start
+from simulator.market import MarketDriver, first_start, next_start, played_until, resume_start
 from simulator.paths import DEMO_STORY, Move, day_path, volatility_from_closes
 from tests.support.redis_reads import event_data
 from tests.support.simulator import make_broker
@@ -70,6 +70,15 @@ def test_the_first_day_is_the_latest_that_has_opened() -> None:
     assert next_start(DAY.close) > DAY.close
 
 
+def test_a_restarted_market_resumes_after_where_it_stopped_never_before() -> None:
+    now = DAY.open + timedelta(hours=1)
+    assert resume_start(None, now) == first_start(now)
+    assert resume_start(DAY.open - timedelta(days=3), now) == first_start(now)
+    later = DAY.close + timedelta(minutes=20)
+    resumed = resume_start(later, now)
+    assert resumed > later and session_at(resumed) is Session.PRE
+
+
 @pytest.fixture
 def market_sim(redis_url: str) -> Iterator[SimulatorHandle]:
     with start_simulator(redis_url=redis_url, consume_quotes=False) as handle:
@@ -85,6 +94,7 @@ def test_a_driven_minute_reaches_the_broker_and_the_quote_stream(
     market_sim.simulator.set_clock(at=DAY.open + timedelta(minutes=75), speed=0)
     sent = driver.step(market_sim.simulator.clock.now())
     assert sent == 7  # the six held symbols and the watched one
+    assert played_until(redis_client) == DAY.open + timedelta(minutes=75)
     assert driver.step(market_sim.simulator.clock.now()) == 0  # a minute plays once
     quotes = {q["symbol"]: q for q in event_data(redis_client, None, events.QUOTES_STREAM)}
     assert set(quotes) == {"AAPL", "MSFT", "NVDA", "XOM", "SNDL", "BNGO", "KO"}
