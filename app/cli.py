@@ -1,14 +1,14 @@
-"""The `position-manager` command line: run (the main job), worker, ui, sql, config."""
+"""The `position-manager` command line: up (the main job), demo, status, worker, ui, sql, config.
+
+Commands stay thin: each reads the settings, calls one function of the app layer and turns its
+outcome into an exit code."""
 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,6 @@ from rich.table import Table
 
 from app import cli_help
 from app.book_report import book_lines, render_book
-from app.dagster_home import prepare_dagster_home
 from app.sql_output import (
     OutputFormat,
     print_table,
@@ -24,9 +23,8 @@ from app.sql_output import (
     write_csv,
     write_json,
 )
-from position_manager.config import BrokerKind, Settings, load_settings
+from position_manager.config import Settings, load_settings
 from position_manager.errors import PositionManagerError
-from position_manager.local_redis import ensure_redis
 from position_manager.logging import configure_logging
 from position_manager.session import Session
 from rules.params import RuleParams
@@ -60,21 +58,63 @@ def _console() -> Console:
 
 
 @app.command()
-def run(
+def up(
+    speed: float = typer.Option(
+        60.0, min=0.1, help="simulated seconds per real second (60: a trading day in 6.5 min)"
+    ),
+    seed: int = typer.Option(0, help="seed of the simulated market's price paths"),
+    for_seconds: float | None = typer.Option(
+        None, "--for", min=0.0, help="stop by itself after this many seconds"
+    ),
+    ui: bool = typer.Option(True, "--ui/--no-ui", help="the Dagster webserver and daemon"),
+    port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1"),
+    live: bool = typer.Option(
+        True, "--live/--no-live", help="the live table (without: one line per decision)"
+    ),
+) -> None:
+    """The whole system until Ctrl-C: Redis, the simulator with a moving market (or Alpaca with
+    keys), the worker and the Dagster UI + daemon, with a live table of the book."""
+    from app.up import Up, UpOptions
+
+    settings = _settings()
+    options = UpOptions(speed=speed, seed=seed, seconds=for_seconds, ui=ui, port=port, live=live)
+    raise typer.Exit(Up(settings, options, _console()).run())
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Health of the worker and the book (exit 1 when not healthy): positions, active stops,
+    total P&L, last update, session, management, Redis and broker connectivity, alerts."""
+    import json
+
+    from app.status import read_status, render_status
+
+    report = read_status(_settings())
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2, default=str))
+    else:
+        render_status(report, _console())
+    raise typer.Exit(0 if report.healthy else 1)
+
+
+@app.command()
+def demo(
     resume: bool = typer.Option(
         False, "--resume", help="continue from the previous run's state instead of starting over"
     ),
 ) -> None:
-    """The main job on the embedded defaults: simulator, local Redis, DuckDB, sample data."""
+    """The scripted story, once, in about ten seconds: simulator, its own Redis, DuckDB, sample
+    data; trailing, profit-taking, a stop hit, a short, the history in DuckDB."""
     warnings.filterwarnings("ignore", module="dagster")
     settings = _settings()
     configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
     console = _console()
     if settings.has_alpaca_keys:
         console.print(
-            "Alpaca keys are set: `run` is the embedded demo and never trades your account.\n"
-            "Use `position-manager worker` to manage the account and `position-manager ui` "
-            "for Dagster."
+            "Alpaca keys are set: `demo` is the embedded story and never trades your account.\n"
+            "Use `position-manager up` to manage the account (worker, Dagster UI, live table)."
         )
         raise typer.Exit(2)
     from app.embedded_run import reset_data, run_embedded
@@ -109,12 +149,20 @@ def run(
         _print_closed_trades(console, report.warehouse_path)
         console.print(
             f"{report.history_rows} event rows ingested into {report.warehouse_path}; try:\n"
-            "  .venv/bin/position-manager sql --demo 'SELECT * FROM position_history'\n"
-            "  .venv/bin/position-manager worker  # the long-running worker (simulator)\n"
-            "  .venv/bin/position-manager ui      # Dagster UI: lineage of every ATR and date"
+            "  .venv/bin/position-manager sql --demo 'SELECT * FROM closed_trades'\n"
+            "  .venv/bin/position-manager ui   # Dagster UI: this demo's run, assets and checks\n"
+            "  .venv/bin/position-manager up   # the whole system, running, with a live table"
         )
     finally:
         stop()
+
+
+@app.command("run", hidden=True)
+def run(
+    resume: bool = typer.Option(False, "--resume", help="see `demo`"),
+) -> None:
+    """The former name of `demo`."""
+    demo(resume)
 
 
 def _print_events(console: Console, counts: dict[str, int], quotes: int) -> None:
@@ -159,7 +207,7 @@ def sql(
         help="One read-only statement, quoted for the shell, e.g. 'SELECT * FROM daily_pnl'.",
     ),
     demo: bool = typer.Option(
-        False, "--demo", help="Query the demo's warehouse (data/demo/, written by `run`)."
+        False, "--demo", help="Query the demo's warehouse (data/demo/, written by `demo`)."
     ),
     output: OutputFormat = typer.Option(
         OutputFormat.TABLE,
@@ -181,7 +229,8 @@ def sql(
 
     path = (demo_settings(settings) if demo else settings).warehouse_path
     if not path.exists():
-        typer.echo(f"no warehouse at {path} yet: run `./scripts/run.sh` first", err=True)
+        first = "position-manager demo" if demo else "./scripts/run.sh"
+        typer.echo(f"no warehouse at {path} yet: run `{first}` first", err=True)
         raise typer.Exit(1)
     try:
         result = run_read_only_query(path, query)
@@ -261,33 +310,17 @@ def ui(port: int = typer.Option(3000, help="port for the Dagster UI on 127.0.0.1
     """Start the Dagster UI and daemon (`dagster dev`) on this project's code location.
 
     On the embedded defaults it first makes sure the shared Redis and simulator are up (the
-    worker's, if it runs), so schedules and sensors act on the same book as the worker."""
+    worker's, if it runs), so schedules and sensors act on the same book as the worker.
+    Ctrl-C or SIGTERM stops Dagster, then the simulator, then Redis: nothing keeps running."""
+    from app.dagster_ui import run_ui
+
     settings = _settings()
     configure_logging(settings.log_level)
-    home = (settings.data_dir / "dagster_home").resolve()
-    workspace = prepare_dagster_home(home)  # package data: no source tree needed
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    started: list[Any] = []
     try:
-        url, server = ensure_redis(settings)
-        if server is not None:
-            started.append(server)
-            env["REDIS_URL"] = url
-        if settings.broker_kind is BrokerKind.SIMULATOR:
-            from simulator.embedded import ensure_simulator
-
-            _sim_url, sim = ensure_simulator(settings, url)
-            if sim is not None:
-                started.append(sim)
-        dagster = Path(sys.executable).parent / "dagster"
-        args = [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1"]
-        raise typer.Exit(subprocess.call([*args, "-p", str(port)], env=env))
+        raise typer.Exit(run_ui(settings, port))
     except PositionManagerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    finally:
-        for thing in reversed(started):
-            thing.stop()
 
 
 @app.command()

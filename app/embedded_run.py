@@ -8,7 +8,9 @@ ingested into DuckDB -> the book as it stands.
 The simulator's clock is frozen inside the most recent regular session, so every run shows the
 same decisions. The demo lives apart from the long-running embedded stack (`worker`, `ui`): its
 own Redis server, simulator and warehouse under DATA_DIR/demo, so it can never send a quote to a
-running worker. Each run starts over unless asked to resume (`run --resume`), in which case the
+running worker. Its Dagster run is recorded in the instance the UI uses (DATA_DIR/dagster_home),
+so `position-manager ui` shows the demo's run, its materializations and its checks. Each run
+starts over unless asked to resume (`demo --resume`), in which case the
 worker picks up the previous run's positions, stops and flags from Redis and the simulator's
 snapshot.
 """
@@ -28,6 +30,7 @@ from typing import Any
 
 import redis
 
+from app.dagster_ui import dagster_home
 from book.risk import load_risk_params
 from broker.factory import build_broker
 from broker.interface import Broker
@@ -125,6 +128,7 @@ def run_embedded(
 ) -> tuple[RunReport, Broker, redis.Redis, Callable[[], None]]:
     """Run everything once; returns the report, the broker and Redis client for display, and a
     function that stops what was started. Without `redis_url` the demo starts its own Redis."""
+    home = dagster_home(settings)
     settings = demo_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     server: RedisServer | None = None
@@ -159,15 +163,22 @@ def run_embedded(
             progress("opening the demo book in the simulator")
             sim.simulator.seed_positions(SAMPLE_BOOK)
         progress("materializing bars -> ATR -> risk parameters (Dagster, in-process)")
+        import dagster as dg
+
         from pipelines.materialize import materialize_everything
 
-        result = materialize_everything(
-            settings,
-            broker_url=sim.url,
-            redis_url=url,
-            last=instant.date() - timedelta(days=1),
-            log_level="WARNING",
-        )
+        instance = dg.DagsterInstance.from_config(str(home))
+        try:
+            result = materialize_everything(
+                settings,
+                broker_url=sim.url,
+                redis_url=url,
+                last=instant.date() - timedelta(days=1),
+                log_level="WARNING",
+                instance=instance,
+            )
+        finally:
+            instance.dispose()
         materialized = len(result.get_asset_materialization_events())
         SessionPublisher(client, broker).publish_if_changed()
         progress("worker startup scan: protecting every position")

@@ -4,10 +4,15 @@ With no Alpaca keys it starts the embedded Alpaca simulator (fed from the same q
 a calendar/clock session publisher; with keys it also runs the Alpaca quote and trade-update
 bridges for the held symbols plus WATCHLIST. With ALERT_URLS it also runs the alert notifier on a
 thread of its own (`streaming.notify`).
+
+`--session-interval SECONDS` (default 15) is how often the session is read from the broker's
+clock: `position-manager up` asks for less when the simulated clock runs fast, so the open and
+the close are seen within a simulated minute or two.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
@@ -29,7 +34,7 @@ from streaming.worker import run_worker
 log = logging.getLogger("app.worker")
 
 
-def main() -> int:
+def main(session_interval: float = 15.0) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -55,7 +60,7 @@ def main() -> int:
         else:
             broker = build_broker(settings, redis_url=url)
             started += _bridges(settings, client, broker)
-        started.append(SessionPublisher(client, broker).start())
+        started.append(SessionPublisher(client, broker, interval=session_interval).start())
         notifier = build_notifier(settings, url, consumer_name=notifier_name("worker"))
         if notifier is not None:  # ALERT_URLS: alerts reach a person, off the quote loop
             started.append(notifier.start())
@@ -92,5 +97,11 @@ def _bridges(settings: Any, client: redis.Redis, broker: Any) -> list[Any]:
     return out
 
 
+def _args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app.worker")
+    parser.add_argument("--session-interval", type=float, default=15.0)
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(_args(sys.argv[1:]).session_interval))

@@ -10,7 +10,7 @@ quote.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -28,6 +28,7 @@ from position_manager.redis_schema import (
     heartbeat_value,
     redis_fields,
 )
+from position_manager.session import Session
 
 # The worker's heartbeat key expires after 15 s; twice that is a worker that is really gone.
 WORKER_MAX_AGE_SECONDS: Final = 30.0
@@ -122,3 +123,59 @@ def check_worker_down(
             },
         )
     return down
+
+
+def stale_symbols(
+    held: Iterable[str],
+    last_quotes: Mapping[str, datetime],
+    since: datetime,
+    now: datetime,
+    session: Session,
+    stale_seconds: float,
+) -> list[str]:
+    """Held symbols without a quote for more than `stale_seconds` in the regular session.
+
+    `since` is when watching began (the worker's start, or the open, whichever is later): a
+    symbol not quoted since then counts from then, so a worker is not stale the moment it
+    starts or the market opens, and is stale once the threshold passes with no price at all
+    (a worker fed nothing used to report `healthy` with an empty `last_update`). Outside the
+    regular session no quote is expected and nothing is stale."""
+    if session is not Session.REGULAR:
+        return []
+    out = []
+    for symbol in held:
+        seen = last_quotes.get(symbol)
+        reference = since if seen is None or seen < since else seen
+        if (now - reference).total_seconds() > stale_seconds:
+            out.append(symbol)
+    return sorted(out)
+
+
+def health_problems(
+    health: Mapping[str, str],
+    heartbeat_age: float | None,
+    *,
+    max_age_seconds: float = WORKER_MAX_AGE_SECONDS,
+) -> list[str]:
+    """Why the book is not healthy, in words (empty: healthy), from the worker's health hash
+    and the age of its heartbeat: a worker that is down, stopped, stale (no quote for a held
+    symbol in the regular session beyond STALE_DATA_SECONDS), or cut off from Redis or the
+    broker. What `position-manager status` exits non-zero on."""
+    if heartbeat_age is None:
+        return ["no worker heartbeat: the worker is not running"]
+    problems = []
+    if heartbeat_age > max_age_seconds:
+        problems.append(
+            f"worker heartbeat is {heartbeat_age:.0f}s old (limit {max_age_seconds:.0f}s)"
+        )
+    status = health.get("status", "")
+    stale = [s for s in health.get("stale_symbols", "").split(",") if s]
+    if stale:
+        problems.append(f"no quote in the regular session for {', '.join(stale)}")
+    elif status != "healthy":
+        problems.append(f"worker status is {status or 'unknown'}")
+    if health.get("redis_connected") == "false":
+        problems.append("the worker is not connected to Redis")
+    if health.get("alpaca_connected") == "false":
+        problems.append("the worker cannot reach the broker")
+    return problems

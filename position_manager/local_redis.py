@@ -9,11 +9,18 @@ A server we start binds 127.0.0.1 only, with protected mode on; with ``REDIS_PAS
 requires that password, given to it on its standard input (never on its command line, which
 every user of the machine can read in ``ps``). A Redis that refuses our password is an error
 (`RedisAuthError`), never a reason to start an open one beside it.
+
+The port never changes silently: a server we start listens on ``REDIS_PORT`` (and says so in the
+log); when that port is held by something that does not answer as a Redis, starting is refused
+with an error naming the port, rather than starting on another port that the other processes
+(the worker, the Dagster UI) would not find. Only for a ``REDIS_HOST`` that is not this machine
+does the server go to a free port, with a warning naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -26,6 +33,7 @@ import redis
 
 from position_manager.config import Settings
 from position_manager.errors import RedisUnavailableError
+from position_manager.logging import log_kv
 from position_manager.redis_url import (
     configured_url,
     credentials_refused,
@@ -34,6 +42,8 @@ from position_manager.redis_url import (
 )
 
 __all__ = ["RedisServer", "configured_url", "ensure_redis", "find_redis_server_binary", "free_port"]
+
+log = logging.getLogger(__name__)
 
 
 def find_redis_server_binary() -> Path:
@@ -70,12 +80,15 @@ class RedisServer:
     """A redis-server process we own, on 127.0.0.1. `stop()` (or the context manager) ends it.
 
     `password`: the server requires it (`requirepass`, read from stdin); `url` then carries it.
+    `process_group`: join that process group (0: a new one) instead of a session of its own,
+    for a command that keeps all its children in one group (`app.processes`).
     """
 
     port: int
     directory: Path
     password: str | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process_group: int | None = None
 
     @property
     def url(self) -> str:
@@ -104,9 +117,10 @@ class RedisServer:
             stdin=subprocess.PIPE if self.password else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            # Its own process group: a Ctrl-C in the terminal reaches only us, and we stop it
-            # after the worker has released its leases and written its last health, not before.
-            start_new_session=True,
+            # Not the terminal's process group: a Ctrl-C in the terminal reaches only us, and we
+            # stop it after the worker has released its leases and written its last health.
+            start_new_session=self.process_group is None,
+            process_group=self.process_group,
         )
         if self.password and self.process.stdin is not None:
             self.process.stdin.write(_config_line("requirepass", self.password))
@@ -175,10 +189,14 @@ def probe(url: str) -> str | None:
         client.close()
 
 
-def ensure_redis(settings: Settings) -> tuple[str, RedisServer | None]:
+def ensure_redis(
+    settings: Settings, *, process_group: int | None = None
+) -> tuple[str, RedisServer | None]:
     """Return a Redis URL that answers, and the server we started for it (or None).
 
-    The caller owns the returned server and must `stop()` it when done.
+    The caller owns the returned server and must `stop()` it when done. Raises
+    `RedisUnavailableError` when the configured local port is held by something that is not a
+    Redis (see the module docstring).
     """
     url = configured_url(settings)
     problem = probe(url)
@@ -190,13 +208,30 @@ def ensure_redis(settings: Settings) -> tuple[str, RedisServer | None]:
         raise RedisUnavailableError(
             f"no Redis at {settings.redis_host}:{settings.redis_port} and REDIS_EMBEDDED=false"
         )
-    # On the configured port when it is ours to take, so other processes (the Dagster UI, a
-    # second worker) find this Redis through the same settings; else any free port.
+    # On the configured port, so other processes (the Dagster UI, a second worker) find this
+    # Redis through the same settings.
     local = settings.redis_host in ("localhost", "127.0.0.1")
-    port = settings.redis_port if local and _port_is_free(settings.redis_port) else free_port()
+    if local and not _port_is_free(settings.redis_port):
+        raise RedisUnavailableError(
+            f"REDIS_PORT {settings.redis_port} on 127.0.0.1 is taken by something that is not a "
+            f"usable Redis ({problem}): stop it, or set REDIS_PORT to a free port (every "
+            "process of this machine must use the same one)"
+        )
+    port = settings.redis_port if local else free_port()
+    if not local:
+        log_kv(log, logging.WARNING, "no Redis at REDIS_HOST: embedded redis-server on another "
+               "port (only this process knows it)", redis_host=settings.redis_host,
+               redis_port=settings.redis_port, port=port)  # fmt: skip
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    server = RedisServer(port=port, directory=settings.data_dir / "redis", password=password)
-    return server.url, server.start()
+    server = RedisServer(
+        port=port,
+        directory=settings.data_dir / "redis",
+        password=password,
+        process_group=process_group,
+    ).start()
+    log_kv(log, logging.INFO, "embedded redis-server started", port=port,
+           directory=str(server.directory))  # fmt: skip
+    return server.url, server
 
 
 def _port_is_free(port: int) -> bool:

@@ -39,6 +39,8 @@ BROKER_CLOCK_KEY: Final = "pm:broker:clock"
 PORTFOLIO_PEAK_KEY: Final = "pm:portfolio:peak"
 PORTFOLIO_LIMIT_KEY: Final = "pm:portfolio:limit:{day}:{kind}"
 FLATTEN_KEY: Final = "pm:portfolio:flatten"
+# The simulated market's clock (simulator.market), so the next `up` resumes after it, never back.
+SIM_MARKET_CLOCK_KEY: Final = "pm:sim:market_clock"
 # stream -> last stream id committed to DuckDB: how the history sensor knows it is behind.
 HISTORY_INGESTED_KEY: Final = "pm:history:ingested"
 # order id -> what of the order the book has applied (book.applied): nothing is applied twice.
@@ -228,8 +230,12 @@ def encode_health(
     redis_connected: bool,
     alpaca_connected: bool,
     status: str = "healthy",
+    stale_symbols: tuple[str, ...] = (),
+    started_at: datetime | None = None,
 ) -> dict[str, str]:
-    """The health-check fields, as strings for the WORKER_HEALTH_KEY hash."""
+    """The health-check fields, as strings for the WORKER_HEALTH_KEY hash. `status` is
+    "healthy", "stale" (`stale_symbols`: held, no quote in the regular session beyond
+    STALE_DATA_SECONDS) or "stopped"."""
     return {
         "status": status,
         "positions_count": str(positions_count),
@@ -240,6 +246,8 @@ def encode_health(
         "active_management": "true" if active_management else "false",
         "redis_connected": "true" if redis_connected else "false",
         "alpaca_connected": "true" if alpaca_connected else "false",
+        "stale_symbols": ",".join(stale_symbols),
+        "started_at": started_at.isoformat() if started_at else "",
         "updated_at": datetime.now(UTC).isoformat(),
     }
 

@@ -3,18 +3,24 @@
 Bars come sorted by symbol then time; `limit` caps the bars per page across all symbols; the
 opaque `next_page_token` names the last bar sent. Days are XNYS sessions that have closed by the
 simulator's clock; symbols outside the sample universe have no bars and are absent, as on Alpaca.
+A day the simulated market played (`simulator.market`) is served as it was played: the regular
+session's open, high, low and close of the quotes fed that day (`played`), not the sample walk.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from position_manager.market_calendar import NEW_YORK, market_days
 from position_manager.sample_data import sample_daily_bars
 from simulator.order_rules import INVALID, SimApiError
+from simulator.paths import DailyBar
+
+Bar = tuple[date, float, float, float, float, int]
 
 MAX_PAGE = 10_000
 
@@ -43,7 +49,28 @@ def _untoken(token: str) -> tuple[str, date]:
         raise SimApiError(400, INVALID, "invalid page_token") from None
 
 
-def bars_page(params: dict[str, str], now: datetime, max_page: int = MAX_PAGE) -> dict[str, Any]:
+def daily_bars(
+    symbol: str, days: list[date], played: Mapping[tuple[str, date], DailyBar] | None = None
+) -> list[Bar]:
+    """The symbol's bars on `days`: as played where the market played them, else the sample's."""
+    played = played or {}
+    sample = {bar[0]: bar for bar in sample_daily_bars(symbol, days)}
+    out: list[Bar] = []
+    for day in days:
+        seen = played.get((symbol, day))
+        if seen is not None:
+            out.append((day, seen.open, seen.high, seen.low, seen.close, seen.volume))
+        elif day in sample:
+            out.append(sample[day])
+    return out
+
+
+def bars_page(
+    params: dict[str, str],
+    now: datetime,
+    max_page: int = MAX_PAGE,
+    played: Mapping[tuple[str, date], DailyBar] | None = None,
+) -> dict[str, Any]:
     """The `/v2/stocks/bars` response for query `params` at simulator time `now`."""
     symbols = sorted({s.strip().upper() for s in params.get("symbols", "").split(",") if s})
     if not symbols:
@@ -66,7 +93,7 @@ def bars_page(params: dict[str, str], now: datetime, max_page: int = MAX_PAGE) -
     for symbol in symbols:
         if after is not None and symbol < after[0]:
             continue
-        for day, o, h, low, c, v in sample_daily_bars(symbol, [d.date for d in days]):
+        for day, o, h, low, c, v in daily_bars(symbol, [d.date for d in days], played):
             if after is not None and (symbol, day) <= after:
                 continue
             if count == limit and last is not None:

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from simulator.config import SimulatorConfig
 from simulator.engine import Engine
 from simulator.faults import FaultConfig, Faults
 from simulator.latest_trades import LatestTrades
+from simulator.paths import DailyBar
 from simulator.quote_feed import QuoteConsumer
 from simulator.snapshot import book_to_json, load_snapshot, write_atomic
 from simulator.updates import TradeUpdate
@@ -50,6 +51,9 @@ class Simulator:
         self._arrivals: dict[str, MovingWindow] = {}
         self._redis = redis.Redis.from_url(cfg.redis_url) if cfg.redis_url else None
         self.latest_trades = LatestTrades()  # the data feed's prints (trades/latest)
+        # Daily bars of the days the simulated market played (simulator.market): served instead
+        # of the sample walk, so the bars match the quotes. In memory: a restart forgets them.
+        self.played_bars: dict[tuple[str, date], DailyBar] = {}
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
         if book is not None:
             log_kv(log, logging.INFO, "simulator resumed from snapshot", orders=len(book.orders))

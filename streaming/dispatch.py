@@ -158,7 +158,7 @@ class Dispatcher:
                 quote = parse_quote(event.data)
                 if quote.symbol != held.position.symbol:  # two "symbol" keys: the raw read lied
                     raise InvalidEventError(f"ambiguous symbol: {symbol!r} and {quote.symbol!r}")
-                self.housekeeping.saw_quote()
+                self.housekeeping.saw_quote(quote.symbol)
                 job = self.engine.on_quote(held, quote, changes)
             except BAD as exc:
                 self._undo(mark, changes)

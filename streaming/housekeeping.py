@@ -24,7 +24,7 @@ import redis
 from book.catchup import BrokerView, read_broker, reconcile_with_broker, references
 from book.engine import Engine
 from book.executor import Job, OrderExecutor
-from book.health import AlertThrottle, heartbeat, write_health
+from book.health import AlertThrottle, heartbeat, stale_symbols, write_health
 from book.lease import LeaseKeeper
 from book.risk import load_risk_params
 from book.session import read_session
@@ -89,6 +89,10 @@ class Housekeeping:
         # pipeline publishes them daily at 06:30 New York; a new symbol is read on first use).
         self.risk_refresh_seconds = risk_refresh_seconds
         self.last_quote_at: datetime | None = None
+        # Per held symbol, when its last quote arrived (our clock): what "stale" is judged by.
+        self.quoted_at: dict[str, datetime] = {}
+        self.started_at = datetime.now(UTC)
+        self.watching_since = self.started_at  # the later of the start and the last open
         self._last_tick = -1e18
         self._last_risk = time.monotonic()
         self._risk_asked = False  # a `risk.parameters_updated` arrived: read them again now
@@ -112,6 +116,8 @@ class Housekeeping:
         if self.engine.session is Session.REGULAR:  # the regular session ended: its last marks
             self.engine.pnl_snapshot(changes, "session_end")
         self.engine.session = session
+        if session is Session.REGULAR:
+            self.watching_since = datetime.now(UTC)
         for symbol in list(self.engine.held):
             self.submit(self.engine.reevaluate_job(symbol, "session"))
 
@@ -120,8 +126,8 @@ class Housekeeping:
         days from it, not the host's date (a simulated clock, a host in another zone)."""
         return self.store.clock.today()
 
-    def saw_quote(self) -> None:
-        self.last_quote_at = datetime.now(UTC)
+    def saw_quote(self, symbol: str) -> None:
+        self.last_quote_at = self.quoted_at[symbol] = datetime.now(UTC)
 
     # --- reconcile ----------------------------------------------------------------------------
     def request_reconcile(
@@ -273,6 +279,14 @@ class Housekeeping:
 
     def _write_health(self, stopping: bool) -> None:
         held = [h for h in self.engine.held.values()]
+        stale = stale_symbols(
+            self.engine.held,
+            self.quoted_at,
+            self.watching_since,
+            datetime.now(UTC),
+            self.engine.session,
+            self.engine.params.stale_data_seconds,
+        )
         total = Decimal(0)
         for h in held:
             p = h.position
@@ -295,7 +309,9 @@ class Housekeeping:
                     active_management=not stopping,
                     redis_connected=True,
                     alpaca_connected=self._alpaca_ok,
-                    status="stopped" if stopping else "healthy",
+                    status="stopped" if stopping else ("stale" if stale else "healthy"),
+                    stale_symbols=tuple(stale),
+                    started_at=self.started_at,
                 ),
             )
             pipe.execute()

@@ -94,7 +94,12 @@ class SessionPublisher:
         session = self.session_now()
         if session is not self.current:
             self._client.set(redis_schema.SESSION_KEY, session.value)
-            events.publish(self._client, events.SESSION_CHANGED, {"session": session.value})
+            events.publish(  # stamped on the broker's clock, like the worker's events
+                self._client,
+                events.SESSION_CHANGED,
+                {"session": session.value},
+                ts=self.clock.now(),
+            )
             log_kv(log, logging.INFO, "session published", session=session.value)
             self.current = session
         return session

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
@@ -59,7 +60,7 @@ def test_a_resumed_run_finds_its_stops_and_places_none(settings: Settings, redis
 def test_run_command_refuses_to_demo_on_a_real_account(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALPACA_API_KEY", "PKTEST")
     monkeypatch.setenv("ALPACA_SECRET_KEY", "secret-not-shown")
-    result = CliRunner().invoke(app, ["run"])
+    result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 2
     assert "never trades your account" in result.output
     assert "secret-not-shown" not in result.output
@@ -76,12 +77,18 @@ def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bad_config_exits_2_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAIL_PERCENT_LARGE", "1.5")
-    result = CliRunner().invoke(app, ["run"])
+    result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 2
     assert "TRAIL_PERCENT_LARGE" in result.output
 
 
-def test_run_command_end_to_end_on_a_private_redis(
+def test_run_is_still_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTEST")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "secret-not-shown")
+    assert CliRunner().invoke(app, ["run"]).exit_code == 2  # the hidden former name
+
+
+def test_demo_command_end_to_end_on_a_private_redis(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """What a newcomer types: no Redis, no keys; the demo starts and stops everything itself."""
@@ -89,11 +96,26 @@ def test_run_command_end_to_end_on_a_private_redis(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SIMULATOR_PORT", str(free_port()))
-    result = CliRunner().invoke(app, ["run"])
+    result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     assert "6 stops placed" in result.output
     assert "NVDA" in result.output and "Closed trades" in result.output
+    # Every hint it prints works: the SQL one reads the warehouse the demo wrote ...
+    hint = "sql --demo 'SELECT * FROM closed_trades'"
+    assert hint in result.output
     shown = CliRunner().invoke(app, ["sql", "--demo", "SELECT count(*) AS n FROM closed_trades"])
     assert shown.exit_code == 0 and "2" in shown.output
+    # ... and the UI's instance (DATA_DIR/dagster_home, what `ui` serves) holds the demo's run,
+    # its materializations and its checks.
+    assert "position-manager ui" in result.output
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].is_success
+        materialized = instance.get_latest_materialization_event(dg.AssetKey("risk_parameters"))
+        assert materialized is not None and materialized.run_id == runs[0].run_id
+        checks = instance.get_records_for_run(
+            runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+        assert checks, "no asset check evaluations recorded"
     bad = CliRunner().invoke(app, ["sql", "--demo", "SELECT * FROM no_such_table"])
     assert bad.exit_code == 1 and "query failed" in bad.output

@@ -1,3 +1,6 @@
+import logging
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -62,3 +65,38 @@ def test_server_context_manager_stops_the_process(tmp_path: Path) -> None:
         assert server.process is not None
         proc = server.process
     assert proc.poll() is not None
+
+
+def test_ensure_redis_starts_on_the_configured_port_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    caplog.set_level(logging.INFO, logger="position_manager.local_redis")
+    url, server = ensure_redis(load_settings(redis_port=port, data_dir=tmp_path))
+    try:
+        assert server is not None and server.port == port and f":{port}" in url
+        assert f"port={port}" in caplog.text and "embedded redis-server started" in caplog.text
+    finally:
+        assert server is not None
+        server.stop()
+
+
+def test_a_configured_port_held_by_something_else_is_refused_not_moved(tmp_path: Path) -> None:
+    """A listener that is not Redis holds REDIS_PORT: no server on another port that the
+    worker and the Dagster UI would never find, but an error naming the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = load_settings(redis_port=port, data_dir=tmp_path)
+        with pytest.raises(RedisUnavailableError, match=f"REDIS_PORT {port} .* not a usable Redis"):
+            ensure_redis(settings)
+    assert not (tmp_path / "redis").exists()
+
+
+def test_a_server_can_join_a_process_group(tmp_path: Path) -> None:
+    with RedisServer(port=free_port(), directory=tmp_path, process_group=0) as server:
+        assert server.process is not None
+        pid = server.process.pid
+        assert os.getpgid(pid) == pid != os.getpgid(0)
+        assert os.getsid(pid) == os.getsid(0)  # same session: other children can join it

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app import cli
+from app.processes import ProcessGroup
 from position_manager.config import Settings, load_settings
 from position_manager.local_redis import ensure_redis, free_port
 from simulator import start_simulator
@@ -112,13 +113,15 @@ def test_position_manager_ui_binds_dagster_redis_and_the_simulator_to_loopback(
     monkeypatch.setenv("SIMULATOR_PORT", str(sim_port))
     seen: dict[str, Any] = {}
 
-    def dagster_dev(args: list[str], env: dict[str, str]) -> int:
+    def dagster_dev(
+        group: ProcessGroup, name: str, args: list[str], **_kw: Any
+    ) -> subprocess.Popen[bytes]:
         seen["args"] = args
         seen["redis"] = listening_addresses(redis_port)
         seen["simulator"] = listening_addresses(sim_port)
-        return 0
+        return subprocess.Popen([sys.executable, "-c", "pass"])  # dagster dev, done at once
 
-    monkeypatch.setattr(cli.subprocess, "call", dagster_dev)
+    monkeypatch.setattr(ProcessGroup, "spawn", dagster_dev)
     result = CliRunner().invoke(cli.app, ["ui", "--port", str(free_port())])
     assert result.exit_code == 0, result.output
     args = seen["args"]

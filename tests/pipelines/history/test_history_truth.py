@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from app.status import read_status
 from pipelines.history.jobs import ingest_all
 from position_manager import events
 from position_manager.events import publish
@@ -86,6 +87,9 @@ def test_open_positions_and_daily_pnl_agree_with_the_book_after_a_snapshot(
     assert _sql(duckdb_path, "SELECT date, unrealized_pnl_last, total_pnl FROM daily_pnl") == [
         (SESSION_DATE, book, book + Decimal("599.5"))
     ]
+    # `position-manager status` says the same, to the cent.
+    (shown,) = read_status(harness.settings).positions
+    assert (shown["symbol"], Decimal(shown["qty"]), Decimal(shown["pnl"])) == ("KO", 50, book)
 
 
 def test_the_regular_sessions_end_and_a_shutdown_each_snapshot_the_book(
