@@ -26,6 +26,7 @@ import dagster as dg
 import duckdb
 import redis
 
+from pipelines.charts import daily_pnl_chart
 from pipelines.common import WAREHOUSE_POOL
 from pipelines.history.rows import (
     ALERT_COLUMNS,
@@ -56,7 +57,14 @@ from position_manager.redis_schema import (
 )
 from position_manager.wire import printable
 from warehouse.errors import WarehouseBusyError
-from warehouse.tables import ALERTS, OPEN_POSITIONS, ORDERS, POSITION_EVENTS, STREAM_CURSORS
+from warehouse.tables import (
+    ALERTS,
+    DAILY_PNL,
+    OPEN_POSITIONS,
+    ORDERS,
+    POSITION_EVENTS,
+    STREAM_CURSORS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +362,10 @@ def ingest_stream_events(
                 batch_size=config.batch_size,
                 max_batches=config.max_batches_per_stream,
             )
+            pnl = conn.execute(
+                f"SELECT date, realized_pnl, unrealized_pnl_last FROM {DAILY_PNL} "
+                "ORDER BY date DESC LIMIT 30"
+            ).fetchall()
     except WarehouseBusyError as exc:
         # Transient by design (one writer): nothing was written, the sensor asks again.
         context.log.warning(f"history not ingested this time: {exc}")
@@ -366,6 +378,9 @@ def ingest_stream_events(
         metadata[f"{name}_malformed"] = r.bad
         metadata[f"{name}_cursor"] = r.last_id
     metadata["dagster/row_count"] = sum(r.written for r in results)
+    metadata["pnl_chart"] = daily_pnl_chart(
+        [(d, Decimal(r), Decimal(u)) for d, r, u in reversed(pnl)]
+    )
     return dg.Output(None, metadata=metadata)
 
 

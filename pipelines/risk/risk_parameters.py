@@ -17,6 +17,7 @@ import polars as pl
 import redis
 from dagster import AssetExecutionContext
 
+from pipelines.charts import stop_distance_chart
 from pipelines.common import WAREHOUSE_POOL, new_york_today, now_utc, table_metadata
 from pipelines.lib.risk import RiskInputs, RiskParameters, redis_fields, risk_parameters_for
 from pipelines.market_data.universe import universe
@@ -132,5 +133,8 @@ def risk_parameters(
             published_to_redis=len(parameters),
             redis_key=RISK_PARAMS_KEY,
             fallback_stops=", ".join(fallback) or "none",
+            stop_chart=stop_distance_chart(
+                [(p.symbol, p.stop_pct, p.stop_method) for p in parameters]
+            ),
         )
     )

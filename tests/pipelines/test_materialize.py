@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 
 import dagster as dg
@@ -143,3 +144,19 @@ def test_materialize_everything_is_one_call_for_the_run_command(
     assert {text(s) for s in redis_client.keys("pm:risk:*")} == {
         RISK_PARAMS_KEY.format(symbol=s) for s in [*HELD, "KO", "ZZZZ"]
     }
+
+
+def test_risk_parameters_carry_a_chart_of_the_stops_in_their_metadata(
+    chain_result: dg.ExecuteInProcessResult,
+) -> None:
+    (materialization,) = [
+        m for m in chain_result.get_asset_materialization_events()
+        if m.asset_key == dg.AssetKey("risk_parameters")
+    ]  # fmt: skip
+    metadata = materialization.materialization.metadata
+    chart = metadata["stop_chart"].value
+    assert isinstance(chart, str) and chart.startswith(
+        "![stop distance per symbol](data:image/png;"
+    )
+    png = base64.b64decode(chart.split("base64,", 1)[1].rstrip(")"))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000

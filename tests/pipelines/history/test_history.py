@@ -76,6 +76,8 @@ def test_sensor_requests_one_run_and_the_job_ingests_every_stream_once(
         ("AAPL", Decimal(100), Decimal(1475))
     ]
     assert env.sql("SELECT sum(realized_pnl) FROM daily_pnl") == [(Decimal(1475),)]
+    chart = meta["pnl_chart"]  # P&L per session date, drawn for the Dagster UI
+    assert isinstance(chart, str) and chart.startswith("![P&L per session date](data:image/png;")
     assert env.sql("SELECT status, qty, filled_qty, action, position_key FROM orders") == [
         ("filled", Decimal(100), Decimal(100), "stop", KEY)
     ]
