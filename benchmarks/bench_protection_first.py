@@ -30,10 +30,13 @@ from _figures import row, write
 from broker.factory import build_broker
 from broker.rate_limit import RateLimiter
 from position_manager import redis_schema
+from position_manager.cap_class import CapClass
 from position_manager.config import load_settings
 from position_manager.local_redis import RedisServer, free_port
-from rules.model import Position
+from rules.model import Position, Side
+from rules.params import RuleParams
 from rules.protection_order import urgency
+from rules.stops import stop_and_target
 from simulator import start_simulator
 from streaming.consumer import ConsumerConfig
 from streaming.worker import Worker
@@ -64,6 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # 16 order threads, a pool of 10
+    logging.getLogger("book.engine").setLevel(logging.ERROR)  # 1,000 "fallback stop" warnings
     tmp = Path(tempfile.mkdtemp())
     positions = book(args.positions, args.seed)
     with RedisServer(port=free_port(), directory=tmp / "redis").start(appendonly=False) as server:
@@ -97,12 +101,13 @@ def main() -> None:
     # The floor: the same requests at the budget's pace (the first window's worth at once).
     floor = max(requests - args.limit, 0) / args.limit * args.window
     nominal = args.positions / args.limit * args.window  # the "1,000 at 200/min = 5 min"
-    ranks = {
+    params = RuleParams.from_settings(settings)
+    ranks = {  # with no risk parameters published, every stop is planned at the fallback
         s: urgency(
             Position(symbol=s, quantity=q, entry_price=e, original_quantity=q,
                      position_key=f"{s}-l-0000000000"),
             m,
-            (e * Decimal("0.92")).quantize(Decimal("0.01")),
+            stop_and_target(e, Side.LONG, CapClass.LARGE, None, params).stop_price,
         )
         for s, q, e, m in positions
     }  # fmt: skip
