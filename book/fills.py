@@ -23,7 +23,7 @@ from position_manager.broker_types import STOP_ORDER_TYPES
 from position_manager.logging import log_kv
 from rules.apply import exit_died, exit_filled, stop_lost
 from rules.decisions import CancelOrder, ReplaceStop
-from rules.fills import FillKind, fill_kind, grow, quantity_after_fill, reduce
+from rules.fills import FillKind, fill_kind, grow, quantity_after_fill, reduce, stop_slippage
 from rules.model import Side
 from rules.quantities import stop_quantity
 from rules.stop_orders import replace_stop
@@ -344,6 +344,15 @@ def _reduce(
     closed_qty = reduction.closed_qty
     held.realized_pnl += reduction.realized
     was_stop = upd.order_id == pos.stop_order_id or upd.order_type in STOP_ORDER_TYPES
+    # Gap risk, measured: how far from its stop price a stop filled (our stop's known price).
+    gap: dict[str, Decimal] = {}
+    if was_stop and upd.order_id == pos.stop_order_id and pos.stop_price is not None:
+        slip = stop_slippage(pos.side, pos.stop_price, price)
+        gap = {
+            "stop_price": pos.stop_price,
+            "slippage": slip,
+            "slippage_pct": slip / pos.stop_price,
+        }
     if was_stop and pos.stop_hit_for != upd.order_id:  # a crossing quote may have said it
         changes.emit(
             events.POSITION_STOP_HIT,
@@ -366,6 +375,7 @@ def _reduce(
                 "reason": "stop" if was_stop else "exit",
                 "order_id": upd.order_id,
                 "client_order_id": upd.client_order_id,
+                **gap,
             },
         )
         leftover = pos.stop_order_id if pos.stop_order_id and not was_stop else None
@@ -386,6 +396,7 @@ def _reduce(
             "reason": "stop" if was_stop else "exit",
             "order_id": upd.order_id,
             "client_order_id": upd.client_order_id,
+            **gap,
         },
     )
     if upd.order_id == pos.stop_order_id and upd.filled_qty >= (pos.stop_quantity or 0):

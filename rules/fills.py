@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from position_manager.broker_types import OrderSide
+from rules.model import Side
 from rules.pnl import realized_pnl
 
 
@@ -74,3 +75,10 @@ def reduce(
     flip) at `price`, and what they realized."""
     closed = abs(old_qty) - abs(new_qty)
     return Reduction(closed, realized_pnl(entry_price, price, closed, long=long))
+
+
+def stop_slippage(side: Side, stop_price: Decimal, fill_price: Decimal) -> Decimal:
+    """Per share, how much worse than its stop price a stop filled (negative: better): a long's
+    sell stop below it, a short's buy stop above it. A gap through the stop at the open is the
+    risk a resting stop cannot remove; the history keeps it per fill (`stop_gaps`)."""
+    return stop_price - fill_price if side is Side.LONG else fill_price - stop_price

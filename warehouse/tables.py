@@ -32,6 +32,7 @@ OPEN_POSITIONS: Final = "open_positions"
 CLOSED_TRADES: Final = "closed_trades"
 DAILY_PNL: Final = "daily_pnl"
 PROTECTION: Final = "protection"  # every interval a position had no live stop
+STOP_GAPS: Final = "stop_gaps"  # every stop fill against its stop price, worst first
 
 TABLES: Final = (
     UNIVERSE,
@@ -46,4 +47,12 @@ TABLES: Final = (
     ALERTS,
     STREAM_CURSORS,
 )
-VIEWS: Final = (LATEST_ATR, POSITION_HISTORY, OPEN_POSITIONS, CLOSED_TRADES, DAILY_PNL, PROTECTION)
+VIEWS: Final = (
+    LATEST_ATR,
+    POSITION_HISTORY,
+    OPEN_POSITIONS,
+    CLOSED_TRADES,
+    DAILY_PNL,
+    PROTECTION,
+    STOP_GAPS,
+)

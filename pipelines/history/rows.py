@@ -110,7 +110,7 @@ def _text(value: Any, name: str = "value") -> str | None:
 _POSITION_NUMBERS: Final = (
     "quantity", "entry_price", "stop_price", "added", "new_stop", "unrealized_pnl",
     "current_price", "shares_sold", "exit_price", "pnl", "quantity_closed", "price", "shares",
-    "realized_pnl",
+    "realized_pnl", "slippage", "slippage_pct",
 )  # fmt: skip
 _POSITION_TEXTS: Final = ("symbol", "position_key", "side")
 
@@ -247,6 +247,7 @@ def _reduced(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) 
     realized = to_decimal(d.get("realized_pnl"))
     quantity = to_decimal(d.get("quantity"))
     row.update(filled_qty=shares, price=to_decimal(d.get("price")), quantity=quantity)
+    row["stop_price"] = to_decimal(d.get("stop_price"))  # a stop's own price: its gap
     row["realized_pnl"] = realized if realized is not None else Decimal(0)
     if entry is not None:
         entry.quantity = quantity if quantity is not None else entry.quantity
@@ -261,6 +262,7 @@ def _closed(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -
     if entry is not None and entry.quantity is not None:
         closed_qty = abs(entry.quantity)
     row.update(quantity=Decimal(0), price=to_decimal(d.get("exit_price")), filled_qty=closed_qty)
+    row["stop_price"] = to_decimal(d.get("stop_price"))  # a stop's own price: its gap
     total = to_decimal(d.get("pnl"))
     if total is not None:
         row["realized_pnl"] = total - (entry.realized if entry is not None else Decimal(0))
