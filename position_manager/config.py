@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     atr_cache_ttl: int = Field(3600, gt=0)
     # Extended-hours exits are limit orders this far through the last price.
     extended_hours_limit_offset: Fraction = Decimal("0.005")
+    extended_hours_protection: bool = False
 
     # --- ATR stops --------------------------------------------------------------------------
     atr_period: int = Field(14, ge=2, le=200)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from position_manager import events
 from position_manager.session import Session
 from rules.decisions import Decision, RuleEvent, SubmitExit
+from rules.extended_hours import extended_hours_exit
 from rules.model import Position, Quote, Side
 from rules.params import RuleParams
 from rules.pnl import Pnl, unrealized_pnl
@@ -108,6 +109,13 @@ def evaluate_quote(
         if exit_ids:
             pos = pos.evolve(stop_hit_for=exit_ids[0])
         return QuoteEvaluation(pos, pnl, tuple(decisions), tuple(out_events))
+    breach_exit = extended_hours_exit(pos, price, session, params)
+    if breach_exit:  # outside regular hours the broker would not act on the stop: we do
+        if any(e.name == events.POSITION_STOP_HIT for e in out_events):
+            # This quote's crossing said the hit already: the exit is the same hit.
+            exit_id = next(d.client_order_id for d in breach_exit if isinstance(d, SubmitExit))
+            pos = pos.evolve(stop_hit_for=exit_id)
+        return QuoteEvaluation(pos, pnl, tuple(breach_exit), tuple(out_events))
     if not pos.is_protected:
         decisions = protect_decisions(pos, atr, price, params)
         cannot_carry_a_stop = stop_quantity(pos.coverable_size) == 0

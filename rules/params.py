@@ -32,6 +32,9 @@ class RuleParams:
     min_stop_adjustment: Decimal = Decimal("0.10")  # dollars
     min_stop_adjustment_pct: Decimal = Decimal("0.005")  # of the stop price; the smaller wins
     extended_hours_limit_offset: Decimal = Decimal("0.005")
+    # Opt-in: a stop breached in PRE or POST (Alpaca's stops do not trigger there) is exited
+    # with an extended-hours DAY limit (rules.extended_hours).
+    extended_hours_protection: bool = False
     pre_earnings_days: int = 7
     pre_earnings_reduction: Decimal = Decimal("0.5")
     large_loss_alert_pct: Decimal = Decimal("-0.15")
@@ -68,6 +71,7 @@ class RuleParams:
             min_stop_adjustment=s.min_stop_adjustment,
             min_stop_adjustment_pct=s.min_stop_adjustment_pct,
             extended_hours_limit_offset=s.extended_hours_limit_offset,
+            extended_hours_protection=s.extended_hours_protection,
             pre_earnings_days=s.pre_earnings_days,
             pre_earnings_reduction=s.pre_earnings_reduction,
             large_loss_alert_pct=s.large_loss_alert_pct,
