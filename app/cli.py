@@ -220,8 +220,9 @@ def sql(
 ) -> None:
     """Query the DuckDB history, read-only.
 
-    Views: `position_history`, `open_positions`, `closed_trades`, `daily_pnl`, `latest_atr`
-    (and the tables under them). One statement: SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE or
+    Views: `position_history`, `open_positions`, `closed_trades`, `daily_pnl`, `latest_atr`,
+    `protection` (intervals without a live stop), `stop_gaps` (each stop fill's slippage), and
+    the tables under them. One statement: SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE or
     EXPLAIN. COPY, ATTACH, INSTALL, LOAD, EXPORT, SET, PRAGMA and every write are refused
     (exit 1), and the connection cannot reach files or the network."""
     settings = _settings()
