@@ -188,6 +188,9 @@ def run_embedded(
         progress("replaying a scripted session of quotes through Redis")
         report = RunReport(instant, startup, materialized, 0)
         _replay(sim.simulator, client, worker, report, instant)
+        # The session's last marks, so the history's unrealized P&L is the book's to the cent.
+        events.publish(client, events.COMMAND_PNL_SNAPSHOT, {})
+        _drain(worker)
         report.events_by_name = _count_events(client)
         report.positions = [held.position for held in worker.engine.held.values()]
         report.atrs = atr_by_symbol(client, [symbol for symbol, _q, _e in SAMPLE_BOOK])

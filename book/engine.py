@@ -223,6 +223,10 @@ class Engine:
             now = self.clock()
             if now - self._pnl_at.get(symbol, -1e18) >= self.pnl_interval:
                 self._pnl_at[symbol] = now
+                # The mark is state too when it is published: `status` reads the state, and
+                # must say what the history says (a quote that moves neither the best price
+                # nor a rule is not written, for speed, until then).
+                changes.put(held)
                 changes.emit(
                     events.POSITION_PNL_UPDATED,
                     {
@@ -245,6 +249,7 @@ class Engine:
             if pos.last_price is None or pos.last_price <= 0 or pos.quantity == 0:
                 continue
             pnl = unrealized_pnl(pos, pos.last_price, self.session)
+            changes.put(held)  # the state's mark is the snapshot's (what `status` reads)
             changes.emit(
                 events.POSITION_PNL_UPDATED,
                 {

@@ -11,10 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.embedded_run import run_embedded
+from app.embedded_run import demo_settings, run_embedded
+from app.status import read_status
 from position_manager.config import Settings
 from position_manager.local_redis import free_port
+from position_manager.session import Session
+from rules.pnl import unrealized_pnl
 from warehouse.connection import open_warehouse
+
+CENT = Decimal("0.01")
 
 
 def test_the_main_job_protects_trails_takes_profit_and_records_history(
@@ -42,6 +47,25 @@ def test_the_main_job_protects_trails_takes_profit_and_records_history(
         with open_warehouse(report.warehouse_path, read_only=True) as conn:
             trades = dict(conn.execute("SELECT symbol, realized_pnl FROM closed_trades").fetchall())
         assert trades["NVDA"] > 0 > trades["SNDL"]
+        # The SQL views, `status` and the live table's rows agree to the cent, position by
+        # position, with each other and with the worker's book.
+        with open_warehouse(report.warehouse_path, read_only=True) as conn:
+            views = {
+                s: Decimal(u).quantize(CENT)
+                for s, u in conn.execute(
+                    "SELECT symbol, unrealized_pnl FROM open_positions"
+                ).fetchall()
+            }
+            (daily,) = conn.execute("SELECT unrealized_pnl_last FROM daily_pnl").fetchall()
+        shown = read_status(demo_settings(settings)).positions
+        status = {p["symbol"]: Decimal(p["pnl"]) for p in shown}
+        book = {
+            p.symbol: unrealized_pnl(p, p.last_price, Session.REGULAR).unrealized.quantize(CENT)
+            for p in report.positions
+            if p.last_price is not None
+        }
+        assert views == status == book and set(book) == set(held), (views, status, book)
+        assert Decimal(daily[0]).quantize(CENT) == sum(book.values())
     finally:
         stop()
 
