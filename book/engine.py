@@ -506,6 +506,14 @@ class Engine:
         if isinstance(action, PlaceStop | ReplaceStop):
             landing = order is not None and order.status in NOT_LANDED
             pos = pos.evolve(stop_landing=order_id if landing else None)
+        if (
+            isinstance(action, SubmitExit)
+            and action.reason == "stop_breach"
+            and action.extended_hours
+            and action.limit_price is not None
+            and order is not None
+        ):  # re-priced while unfilled (rules.extended_hours)
+            pos = pos.evolve(breach_exit=(order.id, action.limit_price))
         if isinstance(action, SubmitExit) and order is not None:
             # Its shares are held until its trade updates say it filled or died, even when the
             # answer already says `filled`: the book's quantity moves with the fill event (after

@@ -90,6 +90,7 @@ def to_hash(held: Held) -> dict[str, str]:
         "stop_landing": _s(p.stop_landing),
         "earnings_unsold": _s(p.earnings_unsold),
         STATE_STOP_BASIS: _s(p.stop_basis),
+        "breach_exit": f"{p.breach_exit[0]}:{p.breach_exit[1]}" if p.breach_exit else "",
     }
 
 
@@ -104,6 +105,13 @@ def _working_exits(raw: str) -> tuple[tuple[str, Decimal, Decimal], ...]:
             cid, ordered, filled = item.rsplit(":", 2)
             out.append((cid, Decimal(ordered), Decimal(filled)))
     return tuple(out)
+
+
+def _breach_exit(raw: str) -> tuple[str, Decimal] | None:
+    if not raw:
+        return None
+    order_id, limit = raw.rsplit(":", 1)
+    return order_id, Decimal(limit)
 
 
 def _stop_basis(raw: str) -> StopBasis | None:
@@ -141,6 +149,7 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
         stop_landing=h.get("stop_landing") or None,
         earnings_unsold=_dec(h.get("earnings_unsold", "")),
         stop_basis=_stop_basis(h.get(STATE_STOP_BASIS, "")),
+        breach_exit=_breach_exit(h.get("breach_exit", "")),
     )
     inflight = tuple(x for x in h.get("inflight", "").split(",") if x)
     return Held(position, _dec(h.get("realized_pnl", "")) or Decimal(0), inflight)

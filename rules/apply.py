@@ -44,6 +44,10 @@ def apply_executed(position: Position, decision: Decision, broker_order_id: str 
         if decision.order_id == position.stop_order_id:
             # Our stop cancelled (for a full exit): its client id is spent, like a lost stop's.
             return stop_lost(position)
+        if position.breach_exit is not None and decision.order_id == position.breach_exit[0]:
+            # An extended-hours exit cancelled to re-price it: asked once; its `canceled`
+            # update re-arms it and brings the stop back.
+            return position.evolve(breach_exit=None)
         return position
     if isinstance(decision, SubmitExit):
         if decision.reason == "pre_earnings":
@@ -74,6 +78,8 @@ def exit_filled(position: Position, client_order_id: str, filled: Decimal, done:
         position = exit_working(position, client_order_id, ordered, ordered)
         if exit_reason_of(client_order_id) == "pre_earnings":
             position = position.evolve(earnings_unsold=None)  # this report date is done
+        if exit_reason_of(client_order_id) == "stop_breach":
+            position = position.evolve(breach_exit=None)
         return position
     return exit_working(position, client_order_id, ordered, max(before, filled))
 
@@ -93,6 +99,8 @@ def exit_died(position: Position, client_order_id: str) -> Position:
         exit_generation=position.exit_generation + 1,
     )
     reason = exit_reason_of(client_order_id)
+    if reason == "stop_breach":
+        pos = pos.evolve(breach_exit=None)
     if reason == "pre_earnings":
         if pos.earnings_reduced_for == report_date_of(client_order_id):
             _, ordered, filled = working

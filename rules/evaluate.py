@@ -111,10 +111,10 @@ def evaluate_quote(
         return QuoteEvaluation(pos, pnl, tuple(decisions), tuple(out_events))
     breach_exit = extended_hours_exit(pos, price, session, params)
     if breach_exit:  # outside regular hours the broker would not act on the stop: we do
-        if any(e.name == events.POSITION_STOP_HIT for e in out_events):
+        exits = [d.client_order_id for d in breach_exit if isinstance(d, SubmitExit)]
+        if exits and any(e.name == events.POSITION_STOP_HIT for e in out_events):
             # This quote's crossing said the hit already: the exit is the same hit.
-            exit_id = next(d.client_order_id for d in breach_exit if isinstance(d, SubmitExit))
-            pos = pos.evolve(stop_hit_for=exit_id)
+            pos = pos.evolve(stop_hit_for=exits[0])
         return QuoteEvaluation(pos, pnl, tuple(breach_exit), tuple(out_events))
     if not pos.is_protected:
         decisions = protect_decisions(pos, atr, price, params)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from position_manager.session import Session
-from rules.decisions import Decision
-from rules.model import Position
+from rules.decisions import CancelOrder, Decision
+from rules.model import Position, Side
 from rules.order_ids import emergency_exit_order_id
 from rules.params import RuleParams
 from rules.partial_exit import exit_with_stop_fitted
@@ -26,19 +26,39 @@ from rules.session_policy import ExitStyle
 EXTENDED_SESSIONS = frozenset({Session.PRE, Session.POST})
 
 
+def ran_away(side: Side, limit: Decimal, price: Decimal, offset: Decimal) -> bool:
+    """The price moved through a resting exit limit by more than the offset: a sell limit
+    above a falling price (a buy limit below a rising one) will not fill."""
+    if side is Side.LONG:
+        return price < limit * (1 - offset)
+    return price > limit * (1 + offset)
+
+
 def extended_hours_exit(
     position: Position, price: Decimal, session: Session, params: RuleParams
 ) -> list[Decision]:
     """The exit for a stop breached outside regular hours; empty when not opted in, in another
-    session, unprotected (the protection rules handle that), not breached, or when a working
-    exit already holds every share."""
+    session, with no stop level known, not breached, or when a working exit already holds every
+    share. With a live stop it is cancelled first; without one (cancelled to re-price the exit,
+    the stop not back yet) the exit goes alone: in PRE no other rule would send one.
+
+    A working breach exit whose limit the price ran away from is cancelled (in any session: a
+    DAY extended-hours limit also rests into the open); when it dies the next breaching quote
+    sends the exit again at that quote's price, with the next generation's client order id."""
     stop = position.stop_price
-    if not params.extended_hours_protection or session not in EXTENDED_SESSIONS:
+    if not params.extended_hours_protection:
         return []
-    if position.stop_order_id is None or stop is None:
+    resting = position.breach_exit
+    if resting is not None:
+        order_id, limit = resting
+        offset = params.extended_hours_limit_offset
+        if ran_away(position.side, limit, price, offset):
+            return [CancelOrder(position.symbol, order_id, "re-price the extended-hours exit")]
         return []
-    if not is_breached(position.side, stop, price):
+    if session not in EXTENDED_SESSIONS:
         return []
+    if stop is None or not is_breached(position.side, stop, price):
+        return []  # no stop level known, or not breached: the other rules decide
     return exit_with_stop_fitted(
         position,
         position.coverable_size,

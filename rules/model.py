@@ -90,6 +90,9 @@ class Position:
     # Where the stop level came from (see StopBasis): a fallback stop is re-planned, and
     # tightened, once a real ATR arrives (rules.replan).
     stop_basis: StopBasis | None = None
+    # The working extended-hours stop-breach exit (rules.extended_hours): its broker order id
+    # and limit price, so a limit the price ran away from is cancelled and sent again lower.
+    breach_exit: tuple[str, Decimal] | None = None
 
     def __post_init__(self) -> None:
         if not self.symbol:

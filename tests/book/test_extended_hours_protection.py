@@ -61,3 +61,27 @@ def test_without_the_opt_in_the_stop_waits_for_the_open(harness: Harness) -> Non
     harness.quote("KO", "53.90")
     assert harness.position_qty("KO") == 100
     assert [s.stop_price for s in harness.stops("KO")] == [Decimal("55.20")]
+
+
+@pytest.mark.parametrize("session", ["POST", "PRE"])
+def test_a_limit_the_price_ran_away_from_is_cancelled_and_sent_again_lower(
+    harness: Harness, session: str
+) -> None:
+    _ko(harness, session, opted_in=True)
+    # The market is already at 53 when the worker reads 55 (a slower feed): its limit at 54.72
+    # (0.5 % through 55) rests above the bid.
+    harness.sim.simulator.feed_quote("KO", Decimal("52.99"), Decimal("53.01"), Decimal(53))
+    harness.quote("KO", "55", broker_sees=False)
+    for _ in range(3):  # the worker catches up with 53: 54.72 will not fill
+        harness.quote("KO", "53")
+    sells = [
+        o for o in harness.sim.simulator.engine.book.orders.values()
+        if o.symbol == "KO" and o.type == "limit"
+    ]  # fmt: skip
+    assert [(o.limit_price, o.status) for o in sells] == [
+        (Decimal("54.72"), "canceled"),  # re-priced: cancelled ...
+        (Decimal("52.73"), "filled"),  # ... and sent again 0.5 % through 53, and filled
+    ]
+    assert sells[0].client_order_id != sells[1].client_order_id  # the next generation
+    assert harness.position_qty("KO") == 0
+    assert harness.state("KO") == {}  # closed: nothing left to protect
