@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import dagster as dg
 import redis
 
 from position_manager.errors import PositionManagerError
@@ -39,3 +40,16 @@ def redis_skip_reason(exc: BaseException) -> str:
         "`position-manager worker` (it brings up the embedded Redis) or set REDIS_URL; the "
         "next tick tries again."
     )
+
+
+def held_symbols(broker: Any) -> list[str] | dg.SkipReason:
+    """The symbols the broker holds (sorted, upper case), or a skip saying it did not answer:
+    any broker failure skips the tick, never crash-loops the sensor."""
+    try:
+        positions = broker.get_broker().list_positions()
+    except Exception as exc:
+        return dg.SkipReason(
+            f"The broker could not list positions ({type(exc).__name__}: {exc}); nothing was "
+            "requested, the next tick asks again."
+        )
+    return sorted({p.symbol.upper() for p in positions if p.qty != 0})

@@ -23,7 +23,7 @@ from book.session import read_session
 from pipelines.common import now_utc
 from pipelines.protection.earnings_reduction import earnings_run_config, reduce_for_earnings_job
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
-from pipelines.sensor_common import UNAVAILABLE, redis_skip_reason
+from pipelines.sensor_common import UNAVAILABLE, held_symbols, redis_skip_reason
 from position_manager.redis_schema import (
     STATE_EARNINGS_REDUCED_FOR,
     decode_risk_hash,
@@ -82,14 +82,9 @@ def pre_earnings_sensor(
                     f"The market session is {session.value}: pre-earnings reductions happen in "
                     "the regular or post-market session only; checking again then."
                 )
-            try:
-                positions = broker.get_broker().list_positions()
-            except Exception as exc:  # any broker failure: skip this tick, never crash-loop
-                return dg.SkipReason(
-                    f"The broker could not list positions ({type(exc).__name__}: {exc}); "
-                    "nothing was requested, the next tick tries again."
-                )
-            held = sorted({p.symbol for p in positions if p.qty != 0})
+            held = held_symbols(broker)
+            if isinstance(held, dg.SkipReason):
+                return held
             if not held:
                 return dg.SkipReason("No position is held: nothing to reduce before earnings.")
             inputs = read_inputs(client, held)

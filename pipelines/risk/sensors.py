@@ -26,7 +26,7 @@ from pipelines.common import new_york_today, now_utc
 from pipelines.market_data.lookback import lookback_window, range_tags
 from pipelines.resources import BrokerResource, PipelineConfigResource, RedisResource
 from pipelines.risk.jobs import refresh_risk_parameters
-from pipelines.sensor_common import UNAVAILABLE, redis_skip_reason
+from pipelines.sensor_common import UNAVAILABLE, held_symbols, redis_skip_reason
 from position_manager.redis_schema import decode_risk_hash, risk_key
 
 MINIMUM_INTERVAL_SECONDS: Final = 60
@@ -69,12 +69,9 @@ def atr_history_sensor(
     pm_config: PipelineConfigResource,
 ) -> dg.SensorResult | dg.SkipReason:
     settings = pm_config.settings()
-    try:
-        held = [p.symbol.upper() for p in broker.get_broker().list_positions() if p.qty != 0]
-    except Exception as exc:  # any broker failure: skip this tick, never crash-loop
-        return dg.SkipReason(
-            f"The broker did not answer ({type(exc).__name__}); the next tick asks again."
-        )
+    held = held_symbols(broker)
+    if isinstance(held, dg.SkipReason):
+        return held
     universe = sorted({*held, *settings.watchlist})
     if not universe:
         return dg.SkipReason("Nothing is held or watched: no ATR is needed.")
