@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from position_manager import events, redis_schema
+from tests.support.processes import start_worker_process
 from tests.support.waits import wait_until
 from tests.support.webhook import Webhook
 
@@ -31,20 +32,12 @@ def test_a_failing_alert_endpoint_never_stops_the_worker(
     redis_url: str, tmp_path: Path, failing_webhook: Webhook
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_", "ALERT"))}
-    env.update(
-        REDIS_URL=redis_url,
-        DATA_DIR=str(tmp_path),
-        PM_WORKER_NAME="alerts-test",
+    proc = start_worker_process(
+        redis_url,
+        tmp_path,
+        "alerts-test",
         ALERT_URLS=failing_webhook.url(f"hooks/{TOKEN}"),
         LOG_LEVEL="DEBUG",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.worker"],
-        env=env,
-        cwd=Path(__file__).parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     try:
 

@@ -3,31 +3,21 @@ finishes its batch, acks and exits 0. Also: other processes can tell it is down.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import redis
 
 from book.health import check_worker_down, worker_is_down
 from position_manager import events, redis_schema
+from tests.support.processes import start_worker_process
 from tests.support.redis_reads import read_events
 from tests.support.waits import wait_until
 
 
 def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None:
     client = redis.Redis.from_url(redis_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_"))}
-    env.update(REDIS_URL=redis_url, DATA_DIR=str(tmp_path), PM_WORKER_NAME="proc-test")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.worker"],
-        env=env,
-        cwd=Path(__file__).parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_worker_process(redis_url, tmp_path, "proc-test")
     try:
 
         def beating() -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -40,3 +42,21 @@ def pgid(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def start_worker_process(
+    redis_url: str, data_dir: Path, name: str, **env: str
+) -> subprocess.Popen[bytes]:
+    """`python -m app.worker` as its own process on the test's Redis and data directory, with
+    none of the developer's Alpaca, Redis or alert settings (and `env` on top)."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_", "ALERT"))
+    }
+    clean.update(REDIS_URL=redis_url, DATA_DIR=str(data_dir), PM_WORKER_NAME=name, **env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.worker"],
+        env=clean,
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
