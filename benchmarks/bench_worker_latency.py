@@ -57,7 +57,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import requests
@@ -147,7 +147,7 @@ def produce(
             {"symbol": symbol, "bid": f"{bid:.2f}", "ask": f"{bid + 0.02:.2f}", "timestamp": TS},
         )
         t = time.perf_counter()
-        msg_id = client.xadd(events.QUOTES_STREAM, fields)  # type: ignore[arg-type]
+        msg_id = cast(bytes, client.xadd(events.QUOTES_STREAM, fields))  # type: ignore[arg-type]
         record(msg_id, t)
         next_at += interval
         delay = next_at - time.perf_counter()

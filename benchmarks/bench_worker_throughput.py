@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -68,7 +69,10 @@ def raw_rate(client: redis.Redis, count: int, n: int) -> float:
     start = time.perf_counter()
     done = 0
     while done < n:
-        reply = client.xreadgroup("raw", "raw-1", {events.QUOTES_STREAM: ">"}, count=count)
+        reply = cast(
+            list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]],
+            client.xreadgroup("raw", "raw-1", {events.QUOTES_STREAM: ">"}, count=count),
+        )
         if not reply:
             break
         entries = reply[0][1]
