@@ -104,20 +104,6 @@ def describe_event(event: events.Event, entries: Mapping[str, Decimal]) -> str |
     return None
 
 
-def broker_time(event: events.Event) -> datetime:
-    """When it happened on the broker's clock: the worker stamps its events with it
-    (`book.broker_clock`); an order update carries the broker's own `timestamp` (its envelope is
-    the publisher's clock)."""
-    stamp = event.data.get("timestamp")
-    if event.event.startswith("order.") and isinstance(stamp, str) and len(stamp) <= 40:
-        try:
-            at = datetime.fromisoformat(stamp)
-        except ValueError:
-            return event.ts
-        return at if at.tzinfo is not None else event.ts
-    return event.ts
-
-
 def _money(value: Any) -> str:
     found = _dec(value)
     return "?" if found is None else f"{found:+,.2f}"
@@ -282,7 +268,7 @@ class BookView:
         line = describe_event(event, self._entries)
         if line is None:
             return
-        when = broker_time(event).astimezone(NEW_YORK)
+        when = events.broker_time(event).astimezone(NEW_YORK)
         self.timeline.append(f"{when:%H:%M:%S} {line}")
         self._new.append(self.timeline[-1])
         if symbol:

@@ -222,6 +222,21 @@ def decode_event(fields: Mapping[Any, Any]) -> Event:
     return Event(event=name, id=text["id"], ts=ts, data=data)
 
 
+def broker_time(event: Event) -> datetime:
+    """When it happened on the broker's clock: the worker and the jobs stamp their events with
+    it (`book.broker_clock`); an order update carries the broker's own `timestamp`, its
+    envelope being the publisher's clock (the bridge's host). An unreadable or zone-less
+    `timestamp` leaves the envelope's."""
+    stamp = event.data.get("timestamp")
+    if not event.event.startswith("order.") or not isinstance(stamp, str) or len(stamp) > 40:
+        return event.ts
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return event.ts
+    return at if at.tzinfo is not None else event.ts
+
+
 def unexpected_event(stream: str, name: str) -> str | None:
     """Why `name` does not belong on the consumed `stream` (None: it does)."""
     expected = CONSUMED_EVENTS.get(stream)

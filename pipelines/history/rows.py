@@ -293,7 +293,8 @@ def order_row(event: Event) -> dict[str, Any] | None:
         return None
     client_id = _text(d.get("client_order_id")) or order_id
     key, action = order_action(client_id)
-    ts: datetime = _broker_time(d.get("timestamp")) or event.ts
+    # On the broker's clock like the position events, or `protection` would compare two clocks.
+    ts: datetime = events.broker_time(event)
     return {
         "order_id": order_id,
         "client_order_id": client_id,
@@ -310,19 +311,6 @@ def order_row(event: Event) -> dict[str, Any] | None:
         "created_at": ts if event.event == events.ORDER_NEW else None,
         "updated_at": ts,
     }
-
-
-def _broker_time(value: Any) -> datetime | None:
-    """The broker's own time of a trade update (`timestamp`), when it carries a readable one:
-    the envelope's `ts` is the publisher's clock (the bridge's host), and the order rows must be
-    on the broker's clock like the position events, or `protection` would compare two clocks."""
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
 
 
 def alert_row(stream_id: str, event: Event) -> dict[str, Any]:
