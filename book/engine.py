@@ -36,7 +36,7 @@ from rules.order_ids import flatten_order_id, make_position_key, report_date_of
 from rules.params import RuleParams
 from rules.partial_exit import exit_with_stop_fitted
 from rules.plausibility import confirmed_by, needs_confirmation
-from rules.pnl import unrealized_pnl
+from rules.pnl import Pnl, unrealized_pnl
 from rules.portfolio_limits import tightened_stop
 from rules.protection import protect_decisions, restore_decisions
 from rules.replan import atr_replan
@@ -226,17 +226,7 @@ class Engine:
                 # The mark is state too when it is published: `status` reads the state, and
                 # must say what the history says (a quote that moves neither the best price
                 # nor a rule is not written, for speed, until then).
-                changes.put(held)
-                changes.emit(
-                    events.POSITION_PNL_UPDATED,
-                    {
-                        "symbol": symbol,
-                        "unrealized_pnl": ev.pnl.unrealized,
-                        "unrealized_pnl_pct": ev.pnl.unrealized_pct,
-                        "current_price": quote.price,
-                        "extended_hours": ev.pnl.extended_hours,
-                    },
-                )
+                _publish_mark(held, ev.pnl, quote.price, changes)
         return self.job_for(symbol, ev.decisions, "quote")
 
     def pnl_snapshot(self, changes: Changes, why: str) -> int:
@@ -249,18 +239,7 @@ class Engine:
             if pos.last_price is None or pos.last_price <= 0 or pos.quantity == 0:
                 continue
             pnl = unrealized_pnl(pos, pos.last_price, self.session)
-            changes.put(held)  # the state's mark is the snapshot's (what `status` reads)
-            changes.emit(
-                events.POSITION_PNL_UPDATED,
-                {
-                    "symbol": symbol,
-                    "unrealized_pnl": pnl.unrealized,
-                    "unrealized_pnl_pct": pnl.unrealized_pct,
-                    "current_price": pos.last_price,
-                    "extended_hours": pnl.extended_hours,
-                    "snapshot": why,
-                },
-            )
+            _publish_mark(held, pnl, pos.last_price, changes, snapshot=why)
             self._pnl_at[symbol] = self.clock()
             count += 1
         return count
@@ -690,6 +669,23 @@ class Engine:
             return True
         self.retry.schedule(symbol)
         return True
+
+
+def _publish_mark(held: Held, pnl: Pnl, price: Decimal, changes: Changes, **extra: str) -> None:
+    """A `position.pnl_updated` at `price`, with the state written too: `status` reads the
+    state's last price and must say what the history says."""
+    changes.put(held)
+    changes.emit(
+        events.POSITION_PNL_UPDATED,
+        {
+            "symbol": held.position.symbol,
+            "unrealized_pnl": pnl.unrealized,
+            "unrealized_pnl_pct": pnl.unrealized_pct,
+            "current_price": price,
+            "extended_hours": pnl.extended_hours,
+            **extra,
+        },
+    )
 
 
 # Statuses of an order the broker has not confirmed yet: it cannot be replaced in them.

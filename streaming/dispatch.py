@@ -279,7 +279,7 @@ class Dispatcher:
             cause = data.get("cause")
             if guard is not None:
                 said = cause[:64] if isinstance(cause, str) and cause.isprintable() else ""
-                guard.flatten(said or "command", changes)
+                guard.flatten(said or "command")
             changes.ack(stream, msg_id)
         else:
             raise InvalidEventError(f"unknown command: {name}")

@@ -88,7 +88,7 @@ class PortfolioGuard:
             except ValueError:
                 self.flattening = "flatten"
 
-    def flatten(self, cause: str, changes: Changes) -> None:
+    def flatten(self, cause: str) -> None:
         """Close every position, from now until none is left."""
         self.flattening = cause
         self.client.set(FLATTEN_KEY, json.dumps({"cause": cause, "day": str(self.today())}))
@@ -168,6 +168,6 @@ class PortfolioGuard:
                equity=breach.equity, reference=breach.reference,
                action=self.limits.action)  # fmt: skip
         if self.limits.action == "flatten":
-            self.flatten(breach.kind, changes)
+            self.flatten(breach.kind)
         else:
             self._tighten |= set(self.engine.held)
