@@ -74,6 +74,12 @@ class Broker(Protocol):
         """Multi-symbol requests following next_page_token; absent symbols have no key."""
         ...
 
+    def get_minute_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[Bar]]:
+        """1Min bars, extended sessions included; absent symbols have no key."""
+        ...
+
     def get_latest_trade_price(self, symbol: str) -> Decimal | None:
         """The market data feed's latest trade price (None: no trade known for the symbol)."""
         ...

@@ -31,6 +31,7 @@ from simulator.activities import activities_page
 from simulator.bars import bars_page
 from simulator.core import Simulator
 from simulator.faults import FaultAction
+from simulator.minute_bars import MINUTE_TIMEFRAMES, minute_bars_page
 from simulator.order_rules import INVALID, RATE_LIMITED, SimApiError, decimal_field
 from simulator.snapshot import book_to_json
 
@@ -265,6 +266,13 @@ def list_activities(request: Request, sim: Simulator) -> list[dict[str, Any]]:
 
 
 def get_bars(request: Request, sim: Simulator) -> dict[str, Any]:
+    if request.query_params.get("timeframe") in MINUTE_TIMEFRAMES:
+        return minute_bars_page(
+            dict(request.query_params),
+            sim.clock.now(),
+            sim.played_minutes,
+            sim.config.max_bars_page,
+        )
     return bars_page(
         dict(request.query_params), sim.clock.now(), sim.config.max_bars_page, sim.played_bars
     )

@@ -27,6 +27,7 @@ from simulator.config import SimulatorConfig
 from simulator.engine import Engine
 from simulator.faults import FaultConfig, Faults
 from simulator.latest_trades import LatestTrades
+from simulator.minute_bars import PlayedMinutes
 from simulator.paths import DailyBar
 from simulator.quote_feed import QuoteConsumer
 from simulator.snapshot import book_to_json, load_snapshot, write_atomic
@@ -54,6 +55,8 @@ class Simulator:
         # Daily bars of the days the simulated market played (simulator.market): served instead
         # of the sample walk, so the bars match the quotes. In memory: a restart forgets them.
         self.played_bars: dict[tuple[str, date], DailyBar] = {}
+        # ... and its minutes, served as 1Min bars (simulator.minute_bars): what a replay reads.
+        self.played_minutes = PlayedMinutes()
         book = load_snapshot(cfg.snapshot_path) if cfg.snapshot_path else None
         if book is not None:
             log_kv(log, logging.INFO, "simulator resumed from snapshot", orders=len(book.orders))

@@ -107,6 +107,7 @@ class MarketDriver:
         start: datetime | None = None,
         story: Mapping[str, tuple[Move, ...]] = DEMO_STORY,
         on_quote: Callable[[str, Decimal, datetime], None] | None = None,
+        story_day: date | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("market speed must be positive")
@@ -120,7 +121,7 @@ class MarketDriver:
         self.on_quote = on_quote
         self.quotes = 0
         self._paths: dict[tuple[str, date], DayPath] = {}
-        self._first_day: date | None = None
+        self._first_day: date | None = story_day  # the day the story plays (start: its first)
         self._last_minute: datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-market", daemon=True)
@@ -128,7 +129,7 @@ class MarketDriver:
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> MarketDriver:
         at = self.start_at or first_start()
-        self._first_day = at.astimezone(NEW_YORK).date()
+        self._first_day = self._first_day or at.astimezone(NEW_YORK).date()
         self.simulator.set_clock(at=at, speed=self.speed)
         log_kv(log, logging.INFO, "market started", at=at.isoformat(), speed=self.speed,
                seed=self.seed)  # fmt: skip
@@ -183,6 +184,15 @@ class MarketDriver:
             held = self.simulator.engine.book.positions.get(symbol)
         return held.avg_entry_price if held is not None else Decimal("10")
 
+    def prices(self, now: datetime, day: MarketDay) -> dict[str, Decimal]:
+        """Each symbol's price at `now` on `day` (none outside the day's sessions)."""
+        out = {}
+        for symbol in self.symbols():
+            price = self.path(symbol, day).price_at(now)
+            if price is not None:
+                out[symbol] = price
+        return out
+
     # --- the loop ------------------------------------------------------------------------------
     def step(self, now: datetime) -> int:
         """Play the minute `now` falls in (once); returns how many quotes were sent."""
@@ -198,12 +208,10 @@ class MarketDriver:
                 self.simulator.set_clock(at=next_start(now))
             return 0
         sent = 0
-        for symbol in self.symbols():
-            price = self.path(symbol, day).price_at(now)
-            if price is None:
-                continue
+        for symbol, price in self.prices(now, day).items():
             quote = quote_fields(symbol, price, now)
             self.simulator.feed_quote(symbol, quote["bid"], quote["ask"], price, now)
+            self.simulator.played_minutes.record(symbol, minute, float(price))
             events.publish(self.client, events.QUOTE_UPDATED, quote)
             sent += 1
             if self.on_quote is not None:

@@ -20,7 +20,7 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from position_manager.market_calendar import MarketDay
@@ -141,3 +141,37 @@ def day_path(
 
 def _prices(logs: Sequence[float]) -> tuple[Decimal, ...]:
     return tuple(round_to_tick(Decimal(str(round(math.exp(x), 6)))) for x in logs)
+
+
+def bar_path(
+    symbol: str, day: MarketDay, bar: DailyBar, *, seed: int = 0, step_minutes: int = 5
+) -> list[tuple[datetime, Decimal]]:
+    """A deterministic regular session through one daily bar: every `step_minutes` from the
+    open, starting at its open, touching its low and its high (low first on an up day, high
+    first on a down day, each at a seeded minute) and ending at its close, walking between them
+    as Brownian bridges clamped to the bar's range. What a replay plays when the broker has no
+    minute bars for the day: the bar's extremes are reached, so a stop inside its range fills.
+    """
+    if step_minutes < 1:
+        raise ValueError("step_minutes must be at least 1")
+    steps = max(3, int((day.close - day.open).total_seconds() // 60) // step_minutes)
+    rng = random.Random(f"{seed}:{symbol}:{day.date.isoformat()}:bar")
+    low, high = min(bar.low, bar.open, bar.close), max(bar.high, bar.open, bar.close)
+    first_at = rng.randrange(1, max(2, steps // 2))
+    second_at = rng.randrange(first_at + 1, steps) if first_at + 1 < steps else steps - 1
+    first, second = (low, high) if bar.close >= bar.open else (high, low)
+    waypoints = [(0, bar.open), (first_at, first), (second_at, second), (steps, bar.close)]
+    sigma = max(math.log(high / low), 1e-6) / math.sqrt(steps) if low > 0 else 1e-6
+    logs: list[float] = [math.log(bar.open)]
+    for (m0, p0), (m1, p1) in itertools.pairwise(waypoints):
+        logs += _bridge(rng, math.log(p0), math.log(p1), m1 - m0, sigma)[1:]
+    prices = [min(max(math.exp(x), low), high) for x in logs]
+    prices[first_at], prices[second_at], prices[-1] = first, second, bar.close
+    step = timedelta(minutes=step_minutes)
+    out = []
+    for i, price in enumerate(prices):
+        at = day.open + step * i
+        if at >= day.close:
+            at = day.close - timedelta(minutes=1)  # the close prints in the session's last minute
+        out.append((at, round_to_tick(Decimal(str(round(price, 6))))))
+    return out

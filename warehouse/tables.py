@@ -25,6 +25,11 @@ RECONCILIATION_RUNS: Final = "reconciliation_runs"
 ALERTS: Final = "alerts"
 STREAM_CURSORS: Final = "stream_cursors"  # how far the history job read each Redis stream
 
+# --- Written by replays (apart from the live history) -----------------------------------------
+MINUTE_BARS: Final = "minute_bars"
+REPLAY_RUNS: Final = "replay_runs"
+REPLAY_EVENTS: Final = "replay_events"
+
 # --- Views users query ------------------------------------------------------------------------
 LATEST_ATR: Final = "latest_atr"
 POSITION_HISTORY: Final = "position_history"
@@ -46,6 +51,9 @@ TABLES: Final = (
     RECONCILIATION_RUNS,
     ALERTS,
     STREAM_CURSORS,
+    MINUTE_BARS,
+    REPLAY_RUNS,
+    REPLAY_EVENTS,
 )
 VIEWS: Final = (
     LATEST_ATR,
