@@ -116,12 +116,7 @@ def decisions(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str | N
 
 def _number(value: Any) -> Any:
     """A decimal string by its value ("185.000000" from the warehouse is "185.00" live)."""
-    if (
-        isinstance(value, str)
-        and value[:1].isdigit()
-        or isinstance(value, str)
-        and value[:1] == "-"
-    ):
+    if isinstance(value, str) and value[:1] in "-0123456789" and value:
         try:
             return str(Decimal(value).normalize())
         except ArithmeticError:
