@@ -295,6 +295,44 @@ def flatten(
 
 
 @app.command()
+def replay(
+    first: str = typer.Option(..., "--from", help="first day to replay (YYYY-MM-DD)"),
+    last: str = typer.Option(..., "--to", help="last day to replay (YYYY-MM-DD, a closed day)"),
+    symbols: list[str] = typer.Option(
+        [], "--symbols", help="only these symbols (repeat; default: the whole book)"
+    ),
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="a setting for the replay, KEY=VALUE (repeat), e.g. TRAIL_PERCENT_LARGE=0.07",
+    ),
+    run_id: str | None = typer.Option(None, help="the run's id (default: replay-<time>-<hex>)"),
+    seed: int = typer.Option(0, help="seed of the sessions expanded from daily bars"),
+    step_minutes: int = typer.Option(5, help="minutes between prices expanded from a daily bar"),
+    as_json: bool = typer.Option(False, "--json", help="print the run's score as JSON"),
+) -> None:
+    """Replay the book through the live worker, engine and rules on a simulated clock, fed by
+    the warehouse's bars (minute bars where the broker has them, else each daily bar expanded
+    into a deterministic session), with the live settings and any --set; its events go into
+    the warehouse under a run id (replay_runs, replay_events), never into the live history."""
+    from datetime import date
+
+    from app.replay.command import run_command
+
+    settings = _settings()
+    configure_logging("WARNING")
+    try:
+        first_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError as exc:
+        typer.echo(f"replay: {exc} (dates are YYYY-MM-DD)", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(
+        run_command(settings, first=first_day, last=last_day, symbols=symbols or None, sets=sets,
+                    run_id=run_id, seed=seed, step_minutes=step_minutes, as_json=as_json)
+    )  # fmt: skip
+
+
+@app.command()
 def worker() -> None:
     """Run the streaming worker until SIGTERM/SIGINT (simulator without keys, Alpaca with).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -79,3 +79,32 @@ def daily_pnl_chart(rows: Sequence[tuple[date, Decimal, Decimal]]) -> dg.Metadat
         return _png_markdown(fig, "P&L per session date")
     finally:
         plt.close(fig)
+
+
+def stop_policy_chart(rows: Sequence[Mapping[str, Any]]) -> dg.MetadataValue:
+    """Per settings set: realized P&L and worst drawdown side by side, then stop-outs and those
+    followed by recovery."""
+    if not rows:
+        return dg.MetadataValue.md("No finished replay for this window yet: nothing to draw.")
+    plt = _pyplot()
+    names = [str(r["settings_set"]) for r in rows]
+    x = range(len(names))
+    fig, (money, outs) = plt.subplots(1, 2, figsize=(9, 3.2))
+    width = 0.4
+    money.bar([i - width / 2 for i in x], [float(r["realized_pnl"]) for r in rows], width,
+              label="realized P&L", color="#2e7d32")  # fmt: skip
+    money.bar([i + width / 2 for i in x], [-float(r["worst_drawdown"]) for r in rows], width,
+              label="worst drawdown", color="#c62828")  # fmt: skip
+    money.axhline(0, color="black", linewidth=0.6)
+    money.set_xticks(list(x), names, rotation=20)
+    money.set_title("$ per settings set")
+    money.legend(fontsize=7)
+    outs.bar([i - width / 2 for i in x], [int(r["stop_outs"]) for r in rows], width,
+             label="stop-outs", color="#6d4c41")  # fmt: skip
+    outs.bar([i + width / 2 for i in x], [int(r["stop_outs_recovered"]) for r in rows], width,
+             label="... then recovered", color="#f9a825")  # fmt: skip
+    outs.set_xticks(list(x), names, rotation=20)
+    outs.set_title("stop-outs")
+    outs.legend(fontsize=7)
+    fig.tight_layout()
+    return _png_markdown(fig, "what-if: stop settings compared")

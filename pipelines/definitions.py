@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines import history, market_data, protection, risk
+from pipelines import history, market_data, protection, risk, whatif
 from pipelines.resources import resources_for
 from position_manager.config import load_settings
 
@@ -18,7 +18,7 @@ from position_manager.config import load_settings
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
-        assets=[*market_data.ASSETS, *risk.ASSETS],
+        assets=[*market_data.ASSETS, *risk.ASSETS, *whatif.ASSETS],
         asset_checks=[*market_data.CHECKS, *risk.CHECKS],
         jobs=[*risk.JOBS, *history.JOBS, *protection.JOBS],
         schedules=[*risk.SCHEDULES, *protection.schedules(settings)],

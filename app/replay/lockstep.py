@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import redis
 
@@ -213,7 +213,10 @@ class LockStep:
                     else position.avg_entry_price
                 )
                 equity += position.qty * price
-                if position.qty and covered.get(symbol, Decimal(0)) < abs(position.qty):
+                # Whole shares: a fractional remainder cannot rest in a stop at Alpaca (the
+                # worker raises alert.unprotected_position for it; it is not a stop missing).
+                whole = abs(position.qty).to_integral_value(rounding=ROUND_FLOOR)
+                if whole and covered.get(symbol, Decimal(0)) < whole:
                     unprotected.append(symbol)
         return Mark(at, equity, tuple(sorted(unprotected)))
 

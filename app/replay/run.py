@@ -29,6 +29,8 @@ from app.replay.risk_as_of import risk_as_of
 from app.replay.start_book import StartingPosition, held_in_history, held_today, starting_book
 from broker.interface import Broker
 from pipelines.lib.risk import RiskParameters
+from pipelines.market_data.backfill import backfill_daily_bars
+from pipelines.market_data.lookback import lookback_sessions, lookback_start
 from pipelines.market_data.minute_bars import fetch_minute_bars, store_minute_bars
 from position_manager.config import ConfigError, Settings, load_settings
 from position_manager.local_redis import RedisServer, free_port
@@ -250,6 +252,13 @@ def _prepare(
         else set(held_in_history(conn, start)) | set(held_today(conn))
     )
     if bars_broker is not None and symbols:
+        warmup = lookback_start(
+            days[0].date - timedelta(days=1), lookback_sessions(settings.atr_period)
+        )
+        try:
+            backfill_daily_bars(conn, bars_broker, symbols, warmup, days[-1].date, bars_source)
+        except Exception as exc:  # the warehouse's bars are all there is
+            log_kv(log, logging.WARNING, "daily bars could not be fetched", error=str(exc)[:200])
         fetch_missing_minutes(conn, bars_broker, symbols, days, bars_source)
     plans = plan_days(conn, symbols, days, seed=request.seed, step_minutes=request.step_minutes)
     book = starting_book(conn, start, _first_price(plans), symbols)

@@ -40,6 +40,7 @@ def test_lineage_bars_to_atr_to_risk_parameters_with_profiles_and_earnings(
         "atr": {"daily_bars"},
         "earnings_calendar": set(),
         "risk_parameters": {"universe", "atr", "symbol_profiles", "earnings_calendar"},
+        "stop_policy_comparison": {"universe", "atr", "symbol_profiles", "earnings_calendar"},
     }
 
 

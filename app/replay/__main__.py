@@ -1,0 +1,5 @@
+import sys
+
+from app.replay.command import main
+
+sys.exit(main())
