@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -56,24 +57,24 @@ def test_each_set_is_a_partition_and_the_metadata_compares_them(
     assert asset.partitions_def is not None
     assert sorted(asset.partitions_def.get_partition_keys()) == ["live", "trail_1pct"]
 
-    metadata = {}
+    metadata: dict[str, dict[str, Any]] = {}
     for key in ("live", "trail_1pct"):
         result = dg.materialize([asset], partition_key=key, resources=resources_for(settings))
         assert result.success
         (event,) = result.get_asset_materialization_events()
-        metadata[key] = event.materialization.metadata
+        metadata[key] = {k: v.value for k, v in event.materialization.metadata.items()}
 
     last = metadata["trail_1pct"]
-    table = last["comparison"].value
+    table = last["comparison"]
     assert "| live |" in table and "| trail_1pct |" in table
-    assert str(last["comparison_chart"].value).startswith("![what-if")
+    assert str(last["comparison_chart"]).startswith("![what-if")
     # The set reached the replayed worker: a 1 % trail stops out at least as often as the live
     # 5 %, and the two runs did not come out the same.
     live = metadata["live"]
-    assert last["stop_outs"].value >= live["stop_outs"].value
+    assert last["stop_outs"] >= live["stop_outs"]
     scored = ("realized_pnl", "stop_outs", "orders", "worst_drawdown")
-    assert [last[k].value for k in scored] != [live[k].value for k in scored]
-    assert last["overrides"].value == {"TRAIL_PERCENT_LARGE": "0.01", "TRAIL_PERCENT_MICRO": "0.02"}
+    assert [last[k] for k in scored] != [live[k] for k in scored]
+    assert last["overrides"] == {"TRAIL_PERCENT_LARGE": "0.01", "TRAIL_PERCENT_MICRO": "0.02"}
     with open_warehouse(settings.warehouse_path) as conn:
         runs = conn.execute(
             f"SELECT settings_set, status, first_day, last_day FROM {REPLAY_RUNS} ORDER BY 1"
