@@ -317,7 +317,9 @@ def replay(
     the warehouse under a run id (replay_runs, replay_events), never into the live history."""
     from datetime import date
 
-    from app.replay.command import run_command
+    from app.replay.command import quiet_dagster, run_command
+
+    quiet_dagster()
 
     settings = _settings()
     configure_logging("WARNING")

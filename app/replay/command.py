@@ -41,6 +41,17 @@ def live_bars_broker(settings: Settings) -> tuple[Broker | None, str]:
     )
 
 
+def quiet_dagster() -> None:
+    """Dagster's Beta notes (its asset modules are imported for the risk maths) are for this
+    project's developers, not for the trader reading a replay's score."""
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.SupersessionWarning)
+
+
 def summary(result: ReplayResult) -> dict[str, object]:
     s = result.score
     return {
@@ -88,6 +99,7 @@ def run_command(
     console: Console | None = None,
 ) -> int:
     console = console or Console()
+    quiet_dagster()
     try:
         overrides = parse_overrides(sets)
         broker, source = live_bars_broker(settings)
