@@ -315,11 +315,14 @@ def replay(
     the warehouse's bars (minute bars where the broker has them, else each daily bar expanded
     into a deterministic session), with the live settings and any --set; its events go into
     the warehouse under a run id (replay_runs, replay_events), never into the live history."""
+    import warnings
     from datetime import date
 
-    from app.replay.command import quiet_dagster, run_command
+    import dagster as dg
 
-    quiet_dagster()
+    # Dagster's Beta notes (its asset modules hold the risk maths) are not for the trader.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from app.replay.command import run_command
 
     settings = _settings()
     configure_logging("WARNING")
