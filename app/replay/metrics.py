@@ -12,6 +12,9 @@ from decimal import Decimal
 from app.replay.feed import DayPlan
 from app.replay.lockstep import Mark
 from position_manager import events
+from position_manager.market_calendar import NEW_YORK
+
+RECOVERY_SESSIONS = 5  # a stop-out "recovered" when the price came back within this many sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,8 @@ def longest_unprotected(marks: Sequence[Mark]) -> float:
 
 
 def stop_outs(recorded: Sequence[events.Event], plans: Sequence[DayPlan]) -> tuple[int, int]:
-    """(stop exits, those after which the price came back past the exit within the window:
-    the stop cost the position its recovery)."""
+    """(stop exits, those after which the price came back past the exit within
+    `RECOVERY_SESSIONS` sessions: the stop cost the position its recovery)."""
     exits = [
         e for e in recorded
         if e.event in (events.POSITION_REDUCED, events.POSITION_CLOSED)
@@ -83,7 +86,9 @@ def stop_outs(recorded: Sequence[events.Event], plans: Sequence[DayPlan]) -> tup
         symbol = str(exit_event.data["symbol"])
         price = Decimal(str(exit_event.data.get("price") or exit_event.data.get("exit_price")))
         was_long = str(exit_event.data.get("side", "long")) == "long"
-        for plan in plans:
+        exit_day = exit_event.ts.astimezone(NEW_YORK).date()
+        following = [p for p in plans if p.day.date >= exit_day][: RECOVERY_SESSIONS + 1]
+        for plan in following:
             if any(
                 at > exit_event.ts and symbol in prices
                 and (prices[symbol] > price if was_long else prices[symbol] < price)
