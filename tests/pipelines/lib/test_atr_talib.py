@@ -1,4 +1,4 @@
-"""Our ATR against TA-Lib's on a real series (GOOG's daily bars, 2012-2013; see data/README.md).
+"""Our ATR against TA-Lib's on a real series (GOOG's daily bars, 2012-2013; see fixtures/README.md).
 
 TA-Lib's `ATR` is Wilder's smoothing seeded with the simple mean of the first `period` true ranges
 (the bar before them gives the first previous close): the first value is at index `period`, which
@@ -16,7 +16,7 @@ import talib
 
 from pipelines.lib.atr import atr_series
 
-SERIES = Path(__file__).parent / "data" / "goog_daily_2012.csv"
+SERIES = Path(__file__).parent / "fixtures" / "goog_daily_2012.csv"
 
 
 def _bars() -> pl.DataFrame:
