@@ -266,7 +266,11 @@ def list_activities(request: Request, sim: Simulator) -> list[dict[str, Any]]:
 
 def get_bars(request: Request, sim: Simulator) -> dict[str, Any]:
     return bars_page(
-        dict(request.query_params), sim.clock.now(), sim.config.max_bars_page, sim.played_bars
+        dict(request.query_params),
+        sim.clock.now(),
+        sim.config.max_bars_page,
+        sim.played_bars,
+        sim.config.bar_universe,
     )
 
 
