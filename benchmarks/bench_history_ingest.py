@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import redis
@@ -159,7 +159,8 @@ def mapped_rows(client: redis.Redis) -> dict[str, pl.DataFrame]:
     frames: dict[str, pl.DataFrame] = {}
     for stream in HISTORY_STREAMS:
         rows: list[dict[str, Any]] = []
-        for raw_id, fields in client.xrange(stream):
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream))
+        for raw_id, fields in entries:
             event = decode_event(fields)
             stream_id = raw_id.decode()
             if stream == events.POSITIONS_STREAM:
@@ -207,9 +208,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="pm-bench-history-"))
-    with RedisServer(port=free_port(), directory=tmp / "redis").start(
-        appendonly=False
-    ) as server:
+    with RedisServer(port=free_port(), directory=tmp / "redis").start(appendonly=False) as server:
         client = redis.Redis.from_url(server.url)
         started = time.perf_counter()
         counts = fill_streams(client, args.events)

@@ -100,9 +100,10 @@ def _sample(seed: int = 5) -> dict[str, list[list[dict[str, Any]]]]:
             event = Event(name, f"e{ms}", ts, data)
             positions.append(position_row(f"{ms}-{i}", event, ledger))
             order_id = f"o-{rng.randint(1, 60)}"
-            update = {"order_id": order_id, "client_order_id": f"pm-{symbol}-l-"
-                      f"{int(order_id[2:]):010x}-stop-g0", "symbol": symbol, "side": "sell",
-                      "order_type": "stop", "status": rng.choice(["new", "filled", None])}  # fmt: skip
+            client_id = f"pm-{symbol}-l-{int(order_id[2:]):010x}-stop-g0"
+            update = {"order_id": order_id, "client_order_id": client_id, "symbol": symbol,
+                      "side": "sell", "order_type": "stop",
+                      "status": rng.choice(["new", "filled", None])}  # fmt: skip
             for field in ("qty", "filled_qty", "filled_avg_price"):
                 if rng.random() < 0.6:
                     update[field] = _money(rng).lstrip("-")
@@ -137,7 +138,7 @@ def _tables(path: Path, insert: Any, batches: dict[str, list[list[dict[str, Any]
                 (POSITION_EVENTS, "ingested_at"),
                 (ALERTS, "ingested_at"),
                 (ORDERS, "recorded_at"),
-            )  # fmt: skip
+            )
         ]
 
 
