@@ -38,6 +38,10 @@ class Bench:
 BENCHMARKS: tuple[Bench, ...] = (
     Bench("listing", "bench_broker_listing.py", ()),
     Bench("atr", "bench_atr.py", ("--repeat", "3", "--pandas-repeat", "1")),
+    # The daily refresh through Dagster at its target's size (about 30 s with the simulator).
+    Bench("refresh", "bench_refresh.py", ("--symbols", "5000")),
+    Bench("history", "bench_history_ingest.py", ("--events", "50000"), better="higher"),
+    Bench("memory", "bench_memory.py", ("--positions", "1000", "--reconcile", "1000")),
     Bench("throughput", "bench_worker_throughput.py", ("--quotes", "200000"), better="higher"),
     # 1,000 order requests at 20 orders/s (~55 s): p99 is a percentile, not the maximum.
     Bench("latency", "bench_worker_latency.py",

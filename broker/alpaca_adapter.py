@@ -42,6 +42,7 @@ from alpaca.trading.requests import (
 )
 
 from broker import alpaca_convert as convert
+from broker.bar_pages import request_chunks
 from broker.errors import (
     BrokerError,
     BrokerUnavailableError,
@@ -56,6 +57,7 @@ from broker.resilience import Resilience, ResiliencePolicy
 from position_manager.broker_types import (
     Account,
     Bar,
+    BarColumns,
     BrokerOrder,
     BrokerPosition,
     Clock,
@@ -98,13 +100,17 @@ class AlpacaBroker:
         timeout = self.resilience.policy.request_timeout
         self._trading = TradingClient(api_key, secret_key, paper=paper, url_override=base_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=data_url)
+        # The same endpoint, answers as alpaca-py's raw JSON (bars as columns, no model per bar).
+        self._raw_data = StockHistoricalDataClient(
+            api_key, secret_key, url_override=data_url, raw_data=True
+        )
         self._session = BudgetedSession(
             self.rate_limiter,
             timeout,
             rate_limit_wait,
             [str(self._trading._base_url), str(self._data._base_url)],
         )
-        for client in (self._trading, self._data):
+        for client in (self._trading, self._data, self._raw_data):
             client._retry = 0  # alpaca-py's own retry sleeps 3 s x3 inside the caller
             client._session = self._session
         self._feed = DataFeed(data_feed)
@@ -466,6 +472,37 @@ class AlpacaBroker:
                 if bars:
                     out[symbol] = [convert.to_bar(b) for b in bars]
         return out
+
+    def get_daily_bar_columns(
+        self, symbols: Sequence[str], start: datetime, end: datetime
+    ) -> BarColumns:
+        """`get_daily_bars` as columns, through alpaca-py's raw answers, with the symbols split
+        so that the pages come full (`broker.bar_pages`). Every page passes the rate limiter."""
+        columns = BarColumns.empty()
+        for chunk in request_chunks(symbols, start, end):
+            request = StockBarsRequest(
+                symbol_or_symbols=chunk,
+                timeframe=TimeFrame.Day,
+                start=start,
+                end=end,
+                feed=self._feed,
+                adjustment=Adjustment.RAW,
+            )
+            raw = cast(
+                dict[str, list[dict[str, Any]]],
+                self._call(partial(self._raw_data.get_stock_bars, request), op="get_daily_bars"),
+            )
+            for symbol, bars in raw.items():
+                if not bars:
+                    continue
+                columns.symbol.extend([symbol] * len(bars))
+                columns.timestamp.extend([bar["t"] for bar in bars])
+                columns.open.extend([bar["o"] for bar in bars])
+                columns.high.extend([bar["h"] for bar in bars])
+                columns.low.extend([bar["l"] for bar in bars])
+                columns.close.extend([bar["c"] for bar in bars])
+                columns.volume.extend([bar["v"] for bar in bars])
+        return columns
 
     def get_latest_trade_price(self, symbol: str) -> Decimal | None:
         """`GET /v2/stocks/trades/latest`: what the feed last printed, to confirm a quote that

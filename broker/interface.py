@@ -12,6 +12,7 @@ from typing import Protocol
 from position_manager.broker_types import (
     Account,
     Bar,
+    BarColumns,
     BrokerOrder,
     BrokerPosition,
     Clock,
@@ -78,6 +79,12 @@ class Broker(Protocol):
         self, symbols: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, list[Bar]]:
         """1Min bars, extended sessions included; absent symbols have no key."""
+        ...
+
+    def get_daily_bar_columns(
+        self, symbols: Sequence[str], start: datetime, end: datetime
+    ) -> BarColumns:
+        """The same bars as columns, in as few pages as the feed allows (`broker.bar_pages`)."""
         ...
 
     def get_latest_trade_price(self, symbol: str) -> Decimal | None:

@@ -148,6 +148,28 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class BarColumns:
+    """Many symbols' bars as columns, for the pipeline's frames (the warehouse stores bars as
+    DOUBLE: prices here are the JSON numbers the feed sent, not a Decimal per price that would be
+    turned straight back into a float). `timestamp` is the bar's RFC 3339 time as sent (UTC)."""
+
+    symbol: list[str]
+    timestamp: list[str]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+
+    @classmethod
+    def empty(cls) -> BarColumns:
+        return cls([], [], [], [], [], [], [])
+
+    def __len__(self) -> int:
+        return len(self.symbol)
+
+
+@dataclass(frozen=True, slots=True)
 class Clock:
     timestamp: datetime
     is_open: bool

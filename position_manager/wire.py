@@ -68,6 +68,10 @@ def entry_text(fields: Mapping[Any, Any]) -> dict[str, str]:
         size += len(name) + len(value)
     if size > MAX_ENTRY_BYTES:
         raise InvalidEventError(f"entry is {size} bytes, over the limit of {MAX_ENTRY_BYTES}")
+    try:  # the usual entry, all UTF-8 bytes, decoded at once; anything else field by field
+        return {name.decode(): value.decode() for name, value in fields.items()}
+    except (AttributeError, UnicodeDecodeError):
+        pass
     out: dict[str, str] = {}
     for name, value in fields.items():
         key = _utf8(name, "field name", name)

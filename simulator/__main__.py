@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock-speed", type=float, default=1.0)
     parser.add_argument("--demo-book", action="store_true", help="open SAMPLE_BOOK if empty")
     parser.add_argument(
+        "--bar-universe",
+        type=Path,
+        default=None,
+        help="a file of symbols (one a line) that get seeded daily bars besides the sample "
+        "universe's; for benchmarks",
+    )
+    parser.add_argument(
         "--control",
         action="store_true",
         help="serve the unauthenticated /sim/* control endpoints (quotes, clock, faults, seed, "
@@ -57,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         clock_speed=args.clock_speed,
         lifecycle=args.lifecycle,
         control_endpoints=True if args.control else None,
+        bar_universe=_symbols(args.bar_universe),
     )
     handle = start_simulator(config, host=args.host, port=args.port)
     if args.demo_book and not handle.simulator.engine.book.positions:
@@ -74,6 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     done.wait()
     handle.stop()
+
+
+def _symbols(path: Path | None) -> frozenset[str]:
+    if path is None:
+        return frozenset()
+    return frozenset(line.strip().upper() for line in path.read_text().splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -274,7 +274,11 @@ def get_bars(request: Request, sim: Simulator) -> dict[str, Any]:
             sim.config.max_bars_page,
         )
     return bars_page(
-        dict(request.query_params), sim.clock.now(), sim.config.max_bars_page, sim.played_bars
+        dict(request.query_params),
+        sim.clock.now(),
+        sim.config.max_bars_page,
+        sim.played_bars,
+        sim.config.bar_universe,
     )
 
 

@@ -19,6 +19,7 @@ from position_manager.market_calendar import NEW_YORK, market_days
 from position_manager.sample_data import sample_daily_bars
 from simulator.order_rules import INVALID, SimApiError
 from simulator.paths import DailyBar
+from simulator.synthetic_bars import synthetic_daily_bars
 
 Bar = tuple[date, float, float, float, float, int]
 
@@ -50,11 +51,16 @@ def _untoken(token: str) -> tuple[str, date]:
 
 
 def daily_bars(
-    symbol: str, days: list[date], played: Mapping[tuple[str, date], DailyBar] | None = None
+    symbol: str,
+    days: list[date],
+    played: Mapping[tuple[str, date], DailyBar] | None = None,
+    synthetic: frozenset[str] = frozenset(),
 ) -> list[Bar]:
-    """The symbol's bars on `days`: as played where the market played them, else the sample's."""
+    """The symbol's bars on `days`: as played where the market played them, else the sample's
+    (or, for a symbol of `synthetic`, a benchmark's universe, its seeded walk)."""
     played = played or {}
-    sample = {bar[0]: bar for bar in sample_daily_bars(symbol, days)}
+    made = synthetic_daily_bars if symbol in synthetic else sample_daily_bars
+    sample = {bar[0]: bar for bar in made(symbol, days)}
     out: list[Bar] = []
     for day in days:
         seen = played.get((symbol, day))
@@ -70,6 +76,7 @@ def bars_page(
     now: datetime,
     max_page: int = MAX_PAGE,
     played: Mapping[tuple[str, date], DailyBar] | None = None,
+    synthetic: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The `/v2/stocks/bars` response for query `params` at simulator time `now`."""
     symbols = sorted({s.strip().upper() for s in params.get("symbols", "").split(",") if s})
@@ -93,7 +100,7 @@ def bars_page(
     for symbol in symbols:
         if after is not None and symbol < after[0]:
             continue
-        for day, o, h, low, c, v in daily_bars(symbol, [d.date for d in days], played):
+        for day, o, h, low, c, v in daily_bars(symbol, [d.date for d in days], played, synthetic):
             if after is not None and (symbol, day) <= after:
                 continue
             if count == limit and last is not None:

@@ -76,6 +76,9 @@ class SimulatorConfig:
     rate_limit: int = 200  # requests per `rate_window_seconds` per key, then 429
     rate_window_seconds: int = 60
     max_bars_page: int = 10_000
+    # Symbols beyond the sample universe that have daily bars, each a seeded walk
+    # (`simulator.synthetic_bars`): a benchmark's universe. Every other rule of the endpoint holds.
+    bar_universe: frozenset[str] = frozenset()
     engine: EngineConfig = field(default_factory=EngineConfig)
     snapshot_path: Path | None = None
     snapshot_interval: float = 0.2  # seconds between snapshot writes while changes arrive

@@ -28,6 +28,7 @@ import redis
 
 from pipelines.charts import daily_pnl_chart
 from pipelines.common import WAREHOUSE_POOL
+from pipelines.history.frames import history_frame, select_list
 from pipelines.history.rows import (
     ALERT_COLUMNS,
     ORDER_COLUMNS,
@@ -57,6 +58,7 @@ from position_manager.redis_schema import (
 )
 from position_manager.wire import printable
 from warehouse.errors import WarehouseBusyError
+from warehouse.frames import arrow_view
 from warehouse.tables import (
     ALERTS,
     DAILY_PNL,
@@ -122,21 +124,26 @@ def state_position_key(client: redis.Redis) -> Callable[[str], str | None]:
     return lookup
 
 
-def _insert_sql(table: str, columns: Sequence[str], conflict: str) -> str:
+def _insert_select(table: str, columns: Sequence[str], stamp: str, source: str) -> str:
     names = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({names}, ingested_at) VALUES ({marks}, now()) {conflict}"
+    return (
+        f"INSERT INTO {table} ({names}, {stamp}) SELECT {select_list(columns)}, now() FROM {source}"
+    )
 
 
-_POSITION_SQL: Final = _insert_sql(
-    POSITION_EVENTS, POSITION_COLUMNS, "ON CONFLICT (stream_id) DO NOTHING"
+_ROWS: Final = "pm_history_rows"  # the registered Arrow view of one batch's frame
+_POSITION_SQL: Final = (
+    _insert_select(POSITION_EVENTS, POSITION_COLUMNS, "ingested_at", _ROWS)
+    + " ON CONFLICT (stream_id) DO NOTHING"
 )
-_ALERT_SQL: Final = _insert_sql(ALERTS, ALERT_COLUMNS, "ON CONFLICT (stream_id) DO NOTHING")
+_ALERT_SQL: Final = (
+    _insert_select(ALERTS, ALERT_COLUMNS, "ingested_at", _ROWS)
+    + " ON CONFLICT (stream_id) DO NOTHING"
+)
 _KEEP_IF_NULL: Final = ("qty", "filled_qty", "filled_avg_price", "position_key", "action")
 _ORDER_SQL: Final = (
-    f"INSERT INTO {ORDERS} ({', '.join(ORDER_COLUMNS)}, recorded_at) "
-    f"VALUES ({', '.join('?' for _ in ORDER_COLUMNS)}, now()) "
-    "ON CONFLICT (order_id) DO UPDATE SET "
+    _insert_select(ORDERS, ORDER_COLUMNS, "recorded_at", _ROWS)
+    + " ON CONFLICT (order_id) DO UPDATE SET "
     + ", ".join(f"{c} = coalesce(excluded.{c}, {ORDERS}.{c})" for c in _KEEP_IF_NULL)
     + f", status = excluded.status, replaced_by = coalesce(excluded.replaced_by, "
     f"{ORDERS}.replaced_by), created_at = coalesce({ORDERS}.created_at, excluded.created_at), "
@@ -168,13 +175,16 @@ class Source:
 
 
 def _insert_rows(conn: duckdb.DuckDBPyConnection, stream: str, rows: list[dict[str, Any]]) -> None:
-    if rows and stream == POSITIONS_STREAM:
-        conn.executemany(_POSITION_SQL, [[r[c] for c in POSITION_COLUMNS] for r in rows])
-    elif rows and stream == ALERTS_STREAM:
-        conn.executemany(_ALERT_SQL, [[r[c] for c in ALERT_COLUMNS] for r in rows])
-    elif rows:
-        for row in merge_order_rows(rows):
-            conn.execute(_ORDER_SQL, [row[c] for c in ORDER_COLUMNS])
+    """One INSERT ... SELECT for the batch, from its rows as an Arrow frame
+    (`pipelines.history.frames`): DuckDB reads the columns, not one bound row at a time."""
+    if not rows:
+        return
+    if stream == ORDERS_STREAM:
+        rows, sql = merge_order_rows(rows), _ORDER_SQL
+    else:
+        sql = _POSITION_SQL if stream == POSITIONS_STREAM else _ALERT_SQL
+    with arrow_view(conn, history_frame(stream, rows), _ROWS):
+        conn.execute(sql)
 
 
 def _write_cursor(

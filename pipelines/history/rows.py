@@ -115,12 +115,19 @@ _POSITION_NUMBERS: Final = (
 _POSITION_TEXTS: Final = ("symbol", "position_key", "side")
 
 
-def check_position_data(d: dict[str, Any]) -> None:
-    """Raise `InvalidEventError` when a `position.*` event's data cannot be stored."""
+def check_position_data(d: dict[str, Any]) -> dict[str, Decimal]:
+    """Raise `InvalidEventError` when a `position.*` event's data cannot be stored; else the
+    numbers it holds, by field name (absent ones left out), each converted once."""
+    numbers: dict[str, Decimal] = {}
     for name in _POSITION_NUMBERS:
-        to_decimal(d.get(name), name)
+        value = d.get(name)
+        if value is not None and value != "":
+            number = to_decimal(value, name)
+            if number is not None:
+                numbers[name] = number
     for name in _POSITION_TEXTS:
         _text(d.get(name), name)
+    return numbers
 
 
 @dataclass
@@ -160,7 +167,7 @@ def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[s
     """One `position_events` row for a `position.*` message (updates the ledger); raises
     `InvalidEventError` first, ledger untouched, when the data cannot be stored."""
     d = event.data
-    check_position_data(d)
+    n = check_position_data(d)
     symbol = _text(d.get("symbol")) or ""
     name = event.event
     key = _text(d.get("position_key"))
@@ -182,29 +189,29 @@ def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[s
         data=json.dumps(d, separators=(",", ":")),
         # Newer workers stamp every event with the position's side and entry price.
         side=_text(d.get("side")),
-        entry_price=to_decimal(d.get("entry_price")),
+        entry_price=n.get("entry_price"),
     )
     if entry is not None and name != events.POSITION_OPENED:
         entry.side = row["side"] or entry.side
         entry.entry_price = row["entry_price"] or entry.entry_price
     if name == events.POSITION_OPENED:
-        _opened(row, d, entry)
+        _opened(row, d, n, entry)
     elif name == events.POSITION_STOP_SET:
-        row["stop_price"] = to_decimal(d.get("stop_price"))
+        row["stop_price"] = n.get("stop_price")
     elif name == events.POSITION_TRAILING_STOP_UPDATED:
-        row["stop_price"] = to_decimal(d.get("new_stop"))
+        row["stop_price"] = n.get("new_stop")
     elif name == events.POSITION_PNL_UPDATED:
-        row["unrealized_pnl"] = to_decimal(d.get("unrealized_pnl"))
-        row["price"] = to_decimal(d.get("current_price"))
+        row["unrealized_pnl"] = n.get("unrealized_pnl")
+        row["price"] = n.get("current_price")
     elif name in (events.POSITION_PROFIT_TAKING, events.POSITION_EARNINGS_REDUCTION):
-        row["price"] = to_decimal(d.get("current_price"))  # the decision's, not a fill's
+        row["price"] = n.get("current_price")  # the decision's, not a fill's
     elif name == events.POSITION_REDUCED:
-        _reduced(row, d, entry)
+        _reduced(row, n, entry)
     elif name in (events.POSITION_STOP_HIT, events.POSITION_TARGET_HIT):
-        row["price"] = to_decimal(d.get("current_price"))
-        row["stop_price"] = to_decimal(d.get("stop_price"))
+        row["price"] = n.get("current_price")
+        row["stop_price"] = n.get("stop_price")
     elif name == events.POSITION_CLOSED:
-        _closed(row, d, entry)
+        _closed(row, n, entry)
         if key is not None:
             ledger.entries.pop(key, None)
             if ledger.key_by_symbol.get(symbol) == key:
@@ -215,17 +222,19 @@ def position_row(stream_id: str, event: Event, ledger: PositionLedger) -> dict[s
     return row
 
 
-def _opened(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
-    quantity = to_decimal(d.get("quantity"))
+def _opened(
+    row: dict[str, Any], d: dict[str, Any], n: dict[str, Decimal], entry: LedgerEntry | None
+) -> None:
+    quantity = n.get("quantity")
     side = _text(d.get("side"))
     if side is None and quantity is not None:
         side = "long" if quantity > 0 else "short"
-    added = to_decimal(d.get("added"))
+    added = n.get("added")
     row.update(
         side=side,
         quantity=quantity,
-        entry_price=to_decimal(d.get("entry_price")),
-        stop_price=to_decimal(d.get("stop_price")),
+        entry_price=n.get("entry_price"),
+        stop_price=n.get("stop_price"),
     )
     if added is None:  # a new position: filled at its entry price
         row["filled_qty"] = abs(quantity) if quantity is not None else None
@@ -242,28 +251,28 @@ def _sign(side: str | None) -> int:
     return -1 if side == "short" else 1
 
 
-def _reduced(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
-    shares = to_decimal(d.get("shares"))
-    realized = to_decimal(d.get("realized_pnl"))
-    quantity = to_decimal(d.get("quantity"))
-    row.update(filled_qty=shares, price=to_decimal(d.get("price")), quantity=quantity)
-    row["stop_price"] = to_decimal(d.get("stop_price"))  # a stop's own price: its gap
+def _reduced(row: dict[str, Any], n: dict[str, Decimal], entry: LedgerEntry | None) -> None:
+    shares = n.get("shares")
+    realized = n.get("realized_pnl")
+    quantity = n.get("quantity")
+    row.update(filled_qty=shares, price=n.get("price"), quantity=quantity)
+    row["stop_price"] = n.get("stop_price")  # a stop's own price: its gap
     row["realized_pnl"] = realized if realized is not None else Decimal(0)
     if entry is not None:
         entry.quantity = quantity if quantity is not None else entry.quantity
         entry.realized += row["realized_pnl"]
 
 
-def _closed(row: dict[str, Any], d: dict[str, Any], entry: LedgerEntry | None) -> None:
+def _closed(row: dict[str, Any], n: dict[str, Decimal], entry: LedgerEntry | None) -> None:
     """The shares this event closes are those the ledger still counts as open: when the close
     is the fill of an exit already booked (a profit-taking that sold the rest), that is zero and
     `quantity_closed` would count the same shares twice."""
-    closed_qty = to_decimal(d.get("quantity_closed"))
+    closed_qty = n.get("quantity_closed")
     if entry is not None and entry.quantity is not None:
         closed_qty = abs(entry.quantity)
-    row.update(quantity=Decimal(0), price=to_decimal(d.get("exit_price")), filled_qty=closed_qty)
-    row["stop_price"] = to_decimal(d.get("stop_price"))  # a stop's own price: its gap
-    total = to_decimal(d.get("pnl"))
+    row.update(quantity=Decimal(0), price=n.get("exit_price"), filled_qty=closed_qty)
+    row["stop_price"] = n.get("stop_price")  # a stop's own price: its gap
+    total = n.get("pnl")
     if total is not None:
         row["realized_pnl"] = total - (entry.realized if entry is not None else Decimal(0))
     elif entry is not None and row["filled_qty"] is None:

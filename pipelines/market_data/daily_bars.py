@@ -1,9 +1,11 @@
 """Daily bars per New York trading date, fetched through the broker in multi-symbol requests.
 
-Single-run backfills: a range of partitions is one run with one request per symbol chunk (the
-adapter follows `next_page_token`). Re-materializing deletes the window's rows, then inserts, in
-one transaction: never duplicates, never a half-replaced window. Bars breaking the OHLC rules are
-stored with their `quality_issue` (and fail the `ohlc_sane` check) but never reach the ATR.
+Single-run backfills: a range of partitions is one run, its bars fetched in as few pages as
+Alpaca allows (`broker.bar_pages`: each request's symbols fill whole 10,000-bar pages) and turned
+into columns without a Python object per bar. Re-materializing deletes the window's rows, then
+inserts, in one transaction: never duplicates, never a half-replaced window. Bars breaking the
+OHLC rules are stored with their `quality_issue` (and fail the `ohlc_sane` check) but never reach
+the ATR.
 """
 
 # No `from __future__ import annotations` here: Dagster checks the `context` annotation's type.
@@ -31,7 +33,6 @@ from position_manager.market_calendar import closed_sessions
 from warehouse.frames import insert_frame
 from warehouse.tables import DAILY_BARS
 
-SYMBOLS_PER_REQUEST = 100
 BAR_SCHEMA = {
     "symbol": pl.String,
     "date": pl.Date,
@@ -48,25 +49,27 @@ def fetch_bars(broker: Broker, symbols: Sequence[str], first: date, last: date) 
     start = datetime.combine(first, datetime.min.time(), NEW_YORK)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), NEW_YORK)
     end -= timedelta(seconds=1)
-    rows = []
-    for i in range(0, len(symbols), SYMBOLS_PER_REQUEST):
-        chunk = list(symbols[i : i + SYMBOLS_PER_REQUEST])
-        for symbol, bars in broker.get_daily_bars(chunk, start, end).items():
-            for bar in bars:
-                rows.append(
-                    (
-                        symbol.upper(),
-                        bar.timestamp.astimezone(NEW_YORK).date(),
-                        float(bar.open),
-                        float(bar.high),
-                        float(bar.low),
-                        float(bar.close),
-                        float(bar.volume),
-                    )
-                )
-    frame = pl.DataFrame(rows, schema=BAR_SCHEMA, orient="row")
+    columns = broker.get_daily_bar_columns(symbols, start, end)
+    prices = {
+        name: pl.Series(name, getattr(columns, name), dtype=pl.Float64, strict=False)
+        for name in ("open", "high", "low", "close", "volume")
+    }
+    frame = pl.DataFrame(
+        [
+            pl.Series("symbol", columns.symbol, dtype=pl.String).str.to_uppercase(),
+            _new_york_dates(pl.Series("timestamp", columns.timestamp, dtype=pl.String)),
+            *prices.values(),
+        ]
+    )
     frame = frame.filter(pl.col("date").is_between(first, last))
     return flag_bars(frame.unique(["symbol", "date"], keep="last").sort("symbol", "date"))
+
+
+def _new_york_dates(stamps: pl.Series) -> pl.Series:
+    """Each RFC 3339 bar time's New York date (a daily bar is stamped at its session's
+    midnight in New York: 04:00 or 05:00 UTC)."""
+    moments = stamps.str.to_datetime(time_unit="us", time_zone="UTC")
+    return moments.dt.convert_time_zone(str(NEW_YORK)).dt.date().alias("date")
 
 
 def missing_sessions(
@@ -74,11 +77,16 @@ def missing_sessions(
 ) -> dict[str, list[date]]:
     """Per symbol, the closed XNYS sessions in the window that have no bar."""
     sessions = closed_sessions(first, last, now=now)
-    present: dict[str, set[date]] = {}
-    for symbol, day in frame.select("symbol", "date").iter_rows():
-        present.setdefault(symbol, set()).add(day)
-    gaps = {s: [d for d in sessions if d not in present.get(s, set())] for s in symbols}
-    return {s: days for s, days in gaps.items() if days}
+    if not sessions or not symbols:
+        return {}
+    expected = pl.DataFrame({"symbol": list(symbols)}, schema={"symbol": pl.String}).join(
+        pl.DataFrame({"date": sessions}, schema={"date": pl.Date}), how="cross"
+    )
+    absent = expected.join(
+        frame.select("symbol", "date"), on=["symbol", "date"], how="anti", maintain_order="left"
+    )
+    grouped = absent.group_by("symbol", maintain_order=True).agg(pl.col("date"))
+    return dict(zip(grouped["symbol"].to_list(), grouped["date"].to_list(), strict=True))
 
 
 @dg.asset(

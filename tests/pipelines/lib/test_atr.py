@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.lib.atr import atr_series, latest_atr
+from pipelines.lib.ohlc import ISSUE_NAMES, flag_bars, issue_codes
 
 D0 = date(2025, 3, 3)
 
@@ -199,3 +200,28 @@ def test_unsorted_input_gives_the_same_answer() -> None:
     series = atr_series(frame, period=3)
     assert series["symbol"].to_list() == ["A"] * 5 + ["B"] * 5
     assert series["atr"][4] == pytest.approx((0.7 + 2.0 + 1.8) / 3)
+
+
+_PRICE = st.one_of(
+    st.floats(-5, 200, allow_nan=False), st.just(math.nan), st.just(0.0), st.just(100.0)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_PRICE, _PRICE, _PRICE, _PRICE, st.one_of(st.none(), st.integers(-5, 5))),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_atr_pass_flags_bars_by_the_same_rules_as_the_bar_loader(
+    rows: list[tuple[float, float, float, float, int | None]],
+) -> None:
+    """`issue_codes` (numpy, what the ATR uses) and `ohlc_issue_expr` (polars, what the daily
+    bars store) name the same first broken rule for every bar."""
+    frame = pl.DataFrame(rows, schema=["open", "high", "low", "close", "volume"], orient="row")
+    expected = flag_bars(frame)["quality_issue"].to_list()
+    o, h, low, c = (frame[name].to_numpy() for name in ("open", "high", "low", "close"))
+    codes = issue_codes(o, h, low, c, frame["volume"].cast(pl.Float64).to_numpy())
+    assert [ISSUE_NAMES.get(int(code)) for code in codes] == expected
