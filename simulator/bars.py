@@ -9,8 +9,6 @@ session's open, high, low and close of the quotes fed that day (`played`), not t
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 from position_manager.market_calendar import NEW_YORK, market_days
 from position_manager.sample_data import sample_daily_bars
 from simulator.order_rules import INVALID, SimApiError
+from simulator.page_tokens import decode_token, encode_token
 from simulator.paths import DailyBar
 from simulator.synthetic_bars import synthetic_daily_bars
 
@@ -38,15 +37,14 @@ def _parse_day(value: str | None, default: date) -> date:
 
 
 def _token(symbol: str, day: date) -> str:
-    raw = json.dumps({"s": symbol, "d": day.isoformat()}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return encode_token({"s": symbol, "d": day.isoformat()})
 
 
 def _untoken(token: str) -> tuple[str, date]:
+    symbol, day = decode_token(token, "s", "d")
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(raw["s"]), date.fromisoformat(raw["d"])
-    except (ValueError, KeyError, TypeError):
+        return symbol, date.fromisoformat(day)
+    except ValueError:
         raise SimApiError(400, INVALID, "invalid page_token") from None
 
 

@@ -11,15 +11,14 @@ simulator only for what it played), so a replay falls back to the daily bars for
 
 from __future__ import annotations
 
-import base64
 import bisect
-import json
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simulator.order_rules import INVALID, SimApiError
+from simulator.page_tokens import decode_token, encode_token
 
 MAX_PAGE = 10_000
 MINUTE_TIMEFRAMES = ("1Min", "1T")
@@ -64,15 +63,14 @@ def _moment(value: str | None, default: datetime) -> datetime:
 
 
 def _token(symbol: str, minute: datetime) -> str:
-    raw = json.dumps({"s": symbol, "t": minute.isoformat()}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return encode_token({"s": symbol, "t": minute.isoformat()})
 
 
 def _untoken(token: str) -> tuple[str, datetime]:
+    symbol, minute = decode_token(token, "s", "t")
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(raw["s"]), datetime.fromisoformat(raw["t"])
-    except (ValueError, KeyError, TypeError):
+        return symbol, datetime.fromisoformat(minute)
+    except ValueError:
         raise SimApiError(400, INVALID, "invalid page_token") from None
 
 

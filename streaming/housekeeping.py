@@ -149,6 +149,11 @@ class Housekeeping:
                caught_up_to=since.isoformat() if since else None)  # fmt: skip
         self._reconcile = self.executor.background(lambda: read_broker(broker, cursor, refs))
 
+    @property
+    def reconciling(self) -> bool:
+        """A broker read for a reconcile is out (its answer is applied at the next tick)."""
+        return self._reconcile is not None
+
     def _finish_reconcile(self, changes: Changes) -> None:
         future = self._reconcile
         if future is None or not future.done():

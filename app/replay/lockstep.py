@@ -177,7 +177,7 @@ class LockStep:
         while quiet < 2:
             read = worker.process_batch(block_ms=0)
             idle = worker.wait_idle(max(0.0, deadline - time.monotonic()))
-            reconciling = worker.housekeeping._reconcile is not None
+            reconciling = worker.housekeeping.reconciling
             retry = worker.engine.retry.next_due_in()
             if read == 0 and idle and not reconciling and retry is None:
                 quiet += 1
