@@ -42,10 +42,12 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("refresh", "bench_refresh.py", ("--symbols", "5000")),
     Bench("history", "bench_history_ingest.py", ("--events", "50000"), better="higher"),
     Bench("memory", "bench_memory.py", ("--positions", "1000", "--reconcile", "1000")),
-    Bench("throughput", "bench_worker_throughput.py", ("--quotes", "200000"), better="higher"),
-    # 1,000 order requests at 20 orders/s (~55 s): p99 is a percentile, not the maximum.
+    # 1,000 held among 5,000 quoted, every held quote through the rules.
+    Bench("throughput", "bench_worker_throughput.py", ("--quotes", "200000", "--held", "1000"),
+          better="higher"),
+    # 1,000 order requests at 10x Alpaca's rate (33.3 orders/s, ~35 s): p99 is a percentile.
     Bench("latency", "bench_worker_latency.py",
-          ("--runs", "1", "--seconds", "10", "--order-rate", "20", "--requests", "1000")),
+          ("--runs", "1", "--profile", "10x", "--requests", "1000")),
     Bench("fuzz", "fuzz.py", ("--random", "300", "--seed", "11")),
     # 1,000 unprotected positions at 200 requests per 6 s (Alpaca's budget, time scaled by 10).
     Bench("protection", "bench_protection_first.py", ("--positions", "1000")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -136,7 +136,8 @@ class Engine:
         """What `restore` needs to put a symbol back as it is now (the live object and a copy
         of its fields), taken before a message is handled."""
         held = self.held.get(symbol)
-        copy = replace(held) if held is not None else None
+        # Held's fields, spelled out: `dataclasses.replace` costs 3 us, once per held quote.
+        copy = Held(held.position, held.realized_pnl, held.inflight) if held is not None else None
         return HeldSnapshot(symbol, held, copy, self.earnings_requested.get(symbol))
 
     def restore(self, snapshot: HeldSnapshot) -> None:

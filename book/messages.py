@@ -2,7 +2,9 @@
 
 The quote path is the hot one. `quote_symbol` pulls the symbol out of the raw JSON bytes with one
 regex search, so a quote for a symbol we do not hold (4,980 of 5,000) is dropped after a dict
-lookup, before any JSON or number is parsed.
+lookup, before any JSON or number is parsed. A held symbol's quote in the exact form our bridges
+write is read by `canonical_quote_data` (one regex instead of the generic envelope and JSON
+readers); anything else takes the general way (`decode_event`), and `parse_quote` validates both.
 """
 
 from __future__ import annotations
@@ -16,11 +18,24 @@ from typing import Any, Final
 from position_manager import amounts
 from position_manager.broker_types import OrderSide
 from position_manager.errors import InvalidEventError
+from position_manager.events import MAX_EVENT_ID_CHARS, QUOTE_UPDATED
 from position_manager.session import Session
 from position_manager.wire import entry_text, load_json_object, printable, quoted
 from rules.model import Quote
 
 _SYMBOL_IN_JSON: Final = re.compile(rb'"symbol"\s*:\s*"([^"\\]{0,40})"')
+# A quote's data exactly as `events.encode_event` writes it (compact `json.dumps`, keys in the
+# bridges' order, every value a string): printable ASCII without a quote or a backslash, so each
+# captured value is the JSON string's own text. Anything else (spaces, escapes, other keys or
+# order, numbers, non-ASCII) does not match and is read by the general JSON reader.
+_JSON_TEXT: Final = rb'"([\x20\x21\x23-\x5b\x5d-\x7e]{1,40})"'
+_CANONICAL_QUOTE: Final = re.compile(
+    rb'\{"symbol":' + _JSON_TEXT + rb',"bid":' + _JSON_TEXT + rb',"ask":' + _JSON_TEXT
+    + rb'(?:,"last":' + _JSON_TEXT + rb')?,"timestamp":' + _JSON_TEXT + rb"\}"
+)  # fmt: skip
+_QUOTE_EVENT: Final = QUOTE_UPDATED.encode()
+_ENVELOPE: Final = frozenset({b"event", b"id", b"ts", b"data"})
+MAX_ENVELOPE_TS_BYTES: Final = 64
 _VALID_SYMBOL: Final = re.compile(r"[A-Z][A-Z0-9]{0,9}([./-][A-Z0-9]{1,5})?")
 _APPROVAL_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,100}", re.ASCII)
 _ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -35,6 +50,38 @@ def quote_symbol(data: bytes) -> bytes | None:
     """The symbol of a quote's JSON data, without parsing it (None: not found, parse fully)."""
     match = _SYMBOL_IN_JSON.search(data)
     return match.group(1) if match else None
+
+
+def canonical_quote_data(fields: dict[Any, Any]) -> dict[str, str] | None:
+    """A quote entry's data when the entry is in the canonical form: what `decode_event` would
+    return as its data, with the same envelope accepted (the four fields, the quote event, an id
+    of 1-`MAX_EVENT_ID_CHARS` characters, a `ts` that `datetime.fromisoformat` reads). None for
+    any other entry: the caller decodes it in full, and refuses it there if it is malformed.
+
+    It exists for speed (the generic readers are half the cost of a held quote) and can only
+    ever accept less than they do, never more: `tests/book/test_canonical_quotes.py`."""
+    if fields.keys() != _ENVELOPE or fields[b"event"] != _QUOTE_EVENT:
+        return None
+    msg_id, ts, data = fields[b"id"], fields[b"ts"], fields[b"data"]
+    if not (isinstance(msg_id, bytes) and isinstance(ts, bytes) and isinstance(data, bytes)):
+        return None
+    if not (0 < len(msg_id) <= MAX_EVENT_ID_CHARS and msg_id.isascii()):
+        return None
+    if not (0 < len(ts) <= MAX_ENVELOPE_TS_BYTES and ts.isascii()):
+        return None
+    match = _CANONICAL_QUOTE.fullmatch(data)
+    if match is None:
+        return None
+    try:
+        datetime.fromisoformat(ts.decode())
+    except ValueError:
+        return None
+    symbol, bid, ask, last, stamp = match.groups()
+    out = {"symbol": symbol.decode(), "bid": bid.decode(), "ask": ask.decode()}
+    if last is not None:
+        out["last"] = last.decode()
+    out["timestamp"] = stamp.decode()
+    return out
 
 
 def is_valid_symbol(symbol: object) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import redis
 
@@ -157,9 +157,9 @@ def from_hash(raw: Mapping[Any, Any]) -> Held:
 
 @dataclass(frozen=True, slots=True)
 class Savepoint:
-    """How big a `Changes` was at one moment (the states themselves: they are replaced)."""
+    """How big a `Changes` was at one moment (for the states: how long its undo journal was)."""
 
-    states: dict[str, Held | None]
+    states: int
     events: int
     dead_letters: int
     acks: dict[str, int]
@@ -184,6 +184,9 @@ def _when(raw: str | None) -> datetime | None:
         return None
 
 
+_ABSENT: Final = object()  # `Changes._undo`: the symbol was not in `states`
+
+
 @dataclass
 class Changes:
     """Everything one step of the worker wants written together."""
@@ -198,12 +201,21 @@ class Changes:
     caught_up_to: datetime | None = None
     # set once, at the first catch-up: the ledger knows every change applied from then on
     ledger_since: datetime | None = None
+    # (symbol, what `states` held for it before) for every put and delete, so `rollback` undoes
+    # them in reverse. A savepoint used to copy `states` whole: the quote path takes one per
+    # held quote, and a batch's `states` holds hundreds of symbols.
+    _undo: list[tuple[str, object]] = field(default_factory=list, repr=False, compare=False)
 
     def put(self, held: Held) -> None:
-        self.states[held.position.symbol] = held
+        self._set_state(held.position.symbol, held)
 
     def delete(self, symbol: str) -> None:
-        self.states[symbol] = None
+        self._set_state(symbol, None)
+
+    def _set_state(self, symbol: str, held: Held | None) -> None:
+        states = self.states
+        self._undo.append((symbol, states.get(symbol, _ABSENT)))
+        states[symbol] = held
 
     def emit(self, name: str, data: dict[str, Any]) -> None:
         self.events.append((name, data))
@@ -232,16 +244,22 @@ class Changes:
         """A mark to `rollback` to: what one message adds can be undone if its handler fails
         half-way, so its neighbours' changes are still committed and its own are not."""
         return Savepoint(
-            dict(self.states),
+            len(self._undo),
             len(self.events),
             len(self.dead_letters),
             {stream: len(ids) for stream, ids in self.acks.items()},
         )
 
     def rollback(self, mark: Savepoint) -> None:
-        """Forget everything added since `mark`."""
-        self.states.clear()
-        self.states.update(mark.states)
+        """Forget everything added since `mark` (`states` keeps its order: a symbol first put
+        after the mark goes, one put before gets its value back in its place)."""
+        undo, states = self._undo, self.states
+        while len(undo) > mark.states:
+            symbol, before = undo.pop()
+            if before is _ABSENT:
+                del states[symbol]
+            else:
+                states[symbol] = cast(Held | None, before)
         del self.events[mark.events :]
         del self.dead_letters[mark.dead_letters :]
         for stream in list(self.acks):

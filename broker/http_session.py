@@ -9,9 +9,13 @@ from contextvars import ContextVar
 from typing import Any
 
 import requests
+import requests.adapters
 
 from broker.rate_feedback import read_budget
 from broker.rate_limit import RequestBudget
+
+# The worker's order threads (16, `book.executor`) and its reader threads, with room to spare.
+CONNECTIONS_PER_HOST = 32
 
 # Set by `AlpacaBroker.non_blocking()`: the limiter refuses at once instead of waiting.
 HOT: ContextVar[bool] = ContextVar("broker_non_blocking", default=False)
@@ -27,12 +31,25 @@ class BudgetedSession(requests.Session):
     The environment (HTTPS_PROXY/NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: by default
     requests re-reads all of os.environ on every request, a third of the time an order spends in
     this process before it leaves (benchmarks/bench_worker_latency.py).
+
+    Connections: requests keeps 10 per host by default, and the worker sends from up to 16 order
+    threads plus its reader threads; past 10 at once urllib3 discarded the connection after the
+    answer ("Connection pool is full"), so a later order paid a new TCP connect before it left.
+    `connections` per host are kept instead.
     """
 
     def __init__(
-        self, limiter: RequestBudget, timeout: float, max_wait: float, urls: list[str]
+        self,
+        limiter: RequestBudget,
+        timeout: float,
+        max_wait: float,
+        urls: list[str],
+        connections: int = CONNECTIONS_PER_HOST,
     ) -> None:
         super().__init__()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=connections)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
         self.limiter = limiter
         self.hooks["response"].append(self._feed_back)
         self.timeout = timeout

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from position_manager import events
 from position_manager.session import Session
@@ -36,9 +37,23 @@ from rules.trailing import propose_trailing_stop, update_best_price
 @dataclass(frozen=True, slots=True)
 class QuoteEvaluation:
     position: Position  # with best price, last price and session updated (flags unchanged)
-    pnl: Pnl
+    price: Decimal
+    session: Session
     decisions: tuple[Decision, ...]
     events: tuple[RuleEvent, ...]
+
+    @property
+    def pnl(self) -> Pnl:
+        """The position's unrealized P&L at the quote's price. Computed when asked: the worker
+        asks only when it publishes a mark (throttled), not on every held quote. The evaluation
+        changes no quantity or entry, so it is the P&L of the position the quote began with."""
+        return unrealized_pnl(self.position, self.price, self.session)
+
+
+def _said(pos: Position, price: Decimal, session: Session, **fields: Any) -> dict[str, Any]:
+    """An event's data: the symbol, the price and the P&L there, then `fields`."""
+    pnl = unrealized_pnl(pos, price, session).unrealized
+    return {"symbol": pos.symbol, "current_price": price, "pnl": pnl, **fields}
 
 
 def _crossed(
@@ -69,10 +84,8 @@ def evaluate_quote(
         last_updated=quote.timestamp,
         session=session,
     )
-    pnl = unrealized_pnl(pos, price, session)
     policy = policy_for(session)
     out_events: list[RuleEvent] = []
-    base = {"symbol": pos.symbol, "current_price": price, "pnl": pnl.unrealized}
     live_stop = pos.stop_order_id
     if (
         live_stop is not None
@@ -80,12 +93,17 @@ def evaluate_quote(
         and _crossed(pos.side, pos.stop_price, previous, price, stop=True)
     ):
         out_events.append(
-            RuleEvent(events.POSITION_STOP_HIT, {**base, "stop_price": pos.stop_price})
+            RuleEvent(
+                events.POSITION_STOP_HIT, _said(pos, price, session, stop_price=pos.stop_price)
+            )
         )
         pos = pos.evolve(stop_hit_for=live_stop)
     if _crossed(pos.side, pos.target_price, previous, price, stop=False):
         out_events.append(
-            RuleEvent(events.POSITION_TARGET_HIT, {**base, "target_price": pos.target_price})
+            RuleEvent(
+                events.POSITION_TARGET_HIT,
+                _said(pos, price, session, target_price=pos.target_price),
+            )
         )
 
     decisions: list[Decision] = []
@@ -95,12 +113,14 @@ def evaluate_quote(
         out_events.append(
             RuleEvent(
                 events.ALERT_STOP_NOT_FILLED,
-                {
-                    **base,
-                    "stop_price": pos.stop_price,
-                    "message": f"{pos.symbol}: buy stop {pos.stop_price} triggered but rests "
+                _said(
+                    pos,
+                    price,
+                    session,
+                    stop_price=pos.stop_price,
+                    message=f"{pos.symbol}: buy stop {pos.stop_price} triggered but rests "
                     f"unfilled at {price} (above its collar); covering with a marketable order",
-                },
+                ),
             )
         )
         decisions = escalate_resting_stop(pos, price, policy.exit_style, params)
@@ -108,14 +128,14 @@ def evaluate_quote(
         exit_ids = [d.client_order_id for d in decisions if isinstance(d, SubmitExit)]
         if exit_ids:
             pos = pos.evolve(stop_hit_for=exit_ids[0])
-        return QuoteEvaluation(pos, pnl, tuple(decisions), tuple(out_events))
+        return QuoteEvaluation(pos, price, session, tuple(decisions), tuple(out_events))
     breach_exit = extended_hours_exit(pos, price, session, params)
     if breach_exit:  # outside regular hours the broker would not act on the stop: we do
         exits = [d.client_order_id for d in breach_exit if isinstance(d, SubmitExit)]
         if exits and any(e.name == events.POSITION_STOP_HIT for e in out_events):
             # This quote's crossing said the hit already: the exit is the same hit.
             pos = pos.evolve(stop_hit_for=exits[0])
-        return QuoteEvaluation(pos, pnl, tuple(breach_exit), tuple(out_events))
+        return QuoteEvaluation(pos, price, session, tuple(breach_exit), tuple(out_events))
     if not pos.is_protected:
         decisions = protect_decisions(pos, atr, price, params)
         cannot_carry_a_stop = stop_quantity(pos.coverable_size) == 0
@@ -133,4 +153,4 @@ def evaluate_quote(
     if not decisions and trailing_allowed and not is_breached(pos.side, pos.stop_price, price):  # type: ignore[arg-type]
         trail = propose_trailing_stop(pos, price, params)
         decisions = [trail] if trail else []
-    return QuoteEvaluation(pos, pnl, tuple(decisions), tuple(out_events))
+    return QuoteEvaluation(pos, price, session, tuple(decisions), tuple(out_events))

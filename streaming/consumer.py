@@ -42,6 +42,13 @@ class Consumer:
         self.client = client
         self.streams = list(streams)
         self.config = config
+        # `read` is the hot path: redis-py's XREADGROUP callback turns every entry into a tuple
+        # around a dict, and `read` then built its own tuple around that, two passes over 5,000
+        # entries a batch. A client on the same connection pool (same server, credentials,
+        # protocol, timeouts) answers XREADGROUP as Redis sent it, and `_messages` makes the
+        # messages in one pass: a third more quotes a second for the raw read alone.
+        self._reader = redis.Redis(connection_pool=client.connection_pool)
+        self._reader.set_response_callback("XREADGROUP", _as_sent)
 
     def ensure_groups(self) -> None:
         """Create each group at the stream's start ("0": nothing published before we first ran
@@ -59,18 +66,14 @@ class Consumer:
         """New messages (">"), up to `count` per stream (of `streams`, default all); blocks at
         most `block_ms` (None: the configured time, 0: do not block)."""
         block = self.config.block_ms if block_ms is None else block_ms
-        reply: Any = self.client.xreadgroup(
+        reply: Any = self._reader.xreadgroup(
             self.config.group,
             self.config.consumer,
             dict.fromkeys(streams or self.streams, ">"),
             count=self.config.count,
             block=block if block > 0 else None,
         )
-        out: list[Message] = []
-        for stream_name, entries in reply or ():
-            stream = text(stream_name)
-            out.extend((stream, msg_id, fields) for msg_id, fields in entries)
-        return out
+        return _messages(reply)
 
     def read_own_pending(self, streams: Sequence[str] | None = None) -> list[Message]:
         """Messages delivered to this consumer name but never acked (a restart after a crash),
@@ -136,6 +139,30 @@ class Consumer:
             n = counts.get((message[0], message[1]), 1)
             (poison if n > self.config.max_deliveries else keep).append(message)
         return keep, poison
+
+
+def _as_sent(response: Any, **options: Any) -> Any:
+    return response
+
+
+def _messages(reply: Any) -> list[Message]:
+    """XREADGROUP's reply as it came (RESP3: {stream: entries}; RESP2: [[stream, entries]],
+    each entry [id, [field, value, ...]]) as messages with their fields in a dict, as redis-py's
+    own callback would give them. A deleted entry (no fields: only in a re-read of pending
+    ones) is left out."""
+    if not reply:
+        return []
+    pairs = reply.items() if isinstance(reply, dict) else reply
+    out: list[Message] = []
+    add = out.append
+    for stream_name, entries in pairs:
+        stream = text(stream_name)
+        for msg_id, flat in entries or ():
+            if flat is None:
+                continue
+            items = iter(flat)
+            add((stream, msg_id, dict(zip(items, items, strict=False))))
+    return out
 
 
 def _id_key(message_id: bytes) -> tuple[int, int]:

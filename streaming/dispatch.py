@@ -28,6 +28,7 @@ from book.engine import Engine, HeldSnapshot
 from book.executor import Job
 from book.fills import on_order_event
 from book.messages import (
+    canonical_quote_data,
     is_valid_symbol,
     load_data,
     parse_order_update,
@@ -152,10 +153,15 @@ class Dispatcher:
             mark = changes.savepoint()
             self._touched = self.engine.snapshot(held.position.symbol)
             try:
-                event = decode_event(fields)
-                if event.event != events.QUOTE_UPDATED:
-                    raise InvalidEventError(f"unexpected event on the quote stream: {event.event}")
-                quote = parse_quote(event.data)
+                data_fields = canonical_quote_data(fields)
+                if data_fields is None:  # not in our bridges' form: the general reader
+                    event = decode_event(fields)
+                    if event.event != events.QUOTE_UPDATED:
+                        raise InvalidEventError(
+                            f"unexpected event on the quote stream: {event.event}"
+                        )
+                    data_fields = event.data
+                quote = parse_quote(data_fields)
                 if quote.symbol != held.position.symbol:  # two "symbol" keys: the raw read lied
                     raise InvalidEventError(f"ambiguous symbol: {symbol!r} and {quote.symbol!r}")
                 self.housekeeping.saw_quote(quote.symbol)
