@@ -41,11 +41,8 @@ def _token(symbol: str, day: date) -> str:
 
 
 def _untoken(token: str) -> tuple[str, date]:
-    symbol, day = decode_token(token, "s", "d")
-    try:
-        return symbol, date.fromisoformat(day)
-    except ValueError:
-        raise SimApiError(400, INVALID, "invalid page_token") from None
+    symbol, day = decode_token(token, s=str, d=date.fromisoformat)
+    return symbol, day
 
 
 def daily_bars(

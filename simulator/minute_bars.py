@@ -67,11 +67,8 @@ def _token(symbol: str, minute: datetime) -> str:
 
 
 def _untoken(token: str) -> tuple[str, datetime]:
-    symbol, minute = decode_token(token, "s", "t")
-    try:
-        return symbol, datetime.fromisoformat(minute)
-    except ValueError:
-        raise SimApiError(400, INVALID, "invalid page_token") from None
+    symbol, minute = decode_token(token, s=str, t=datetime.fromisoformat)
+    return symbol, minute
 
 
 def minute_bars_page(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from simulator.order_rules import INVALID, SimApiError
@@ -14,10 +15,11 @@ def encode_token(fields: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode()
 
 
-def decode_token(token: str, *names: str) -> list[str]:
-    """The token's `names` fields, in order (400 `invalid page_token` for anything else)."""
+def decode_token(token: str, **fields: Callable[[str], Any]) -> tuple[Any, ...]:
+    """The token's fields, each read by its parser (`symbol=str, day=date.fromisoformat`), in
+    order; 400 `invalid page_token` for anything that is not one of ours."""
     try:
         raw: Any = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return [str(raw[name]) for name in names]
+        return tuple(parse(str(raw[name])) for name, parse in fields.items())
     except (ValueError, KeyError, TypeError):
         raise SimApiError(400, INVALID, "invalid page_token") from None

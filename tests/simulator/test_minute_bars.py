@@ -42,33 +42,28 @@ def test_played_minutes_come_back_paged_sorted_and_only_once_ended() -> None:
     assert stats["GET /v2/stocks/bars"] == 9  # 60 bars at 7 a page: every page followed
 
 
-def test_a_page_token_not_ours_is_refused() -> None:
+def get_bars(params: dict[str, str]) -> requests.Response:
+    """One raw `GET /v2/stocks/bars` (alpaca-py would not send what these tests send)."""
     handle = start_simulator(clock_start=START, clock_speed=0.0)
     try:
-        answer = requests.get(
+        return requests.get(
             f"{handle.url}/v2/stocks/bars",
-            params={"symbols": "AAPL", "timeframe": "1Min", "page_token": "nope"},
+            params=params,
             headers={"APCA-API-KEY-ID": SIMULATOR_API_KEY,
                      "APCA-API-SECRET-KEY": SIMULATOR_SECRET_KEY},
             timeout=10,
         )  # fmt: skip
     finally:
         handle.stop()
+
+
+def test_a_page_token_not_ours_is_refused() -> None:
+    answer = get_bars({"symbols": "AAPL", "timeframe": "1Min", "page_token": "nope"})
     assert answer.status_code == 400
     assert "page_token" in answer.json()["message"]
 
 
 @pytest.mark.parametrize("timeframe", ["5Min", "1Hour"])
 def test_timeframes_it_does_not_serve_are_refused(timeframe: str) -> None:
-    handle = start_simulator(clock_start=START, clock_speed=0.0)
-    try:
-        answer = requests.get(
-            f"{handle.url}/v2/stocks/bars",
-            params={"symbols": "AAPL", "timeframe": timeframe},
-            headers={"APCA-API-KEY-ID": SIMULATOR_API_KEY,
-                     "APCA-API-SECRET-KEY": SIMULATOR_SECRET_KEY},
-            timeout=10,
-        )  # fmt: skip
-    finally:
-        handle.stop()
+    answer = get_bars({"symbols": "AAPL", "timeframe": timeframe})
     assert answer.status_code == 400
