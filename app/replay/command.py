@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,8 @@ from broker.interface import Broker
 from position_manager.config import BrokerKind, ConfigError, Settings, load_settings
 from position_manager.errors import PositionManagerError
 from position_manager.logging import configure_logging
+
+CENT = Decimal("0.01")
 
 
 def live_bars_broker(settings: Settings) -> tuple[Broker | None, str]:
@@ -52,18 +55,30 @@ def quiet_dagster() -> None:
     warnings.filterwarnings("ignore", category=dg.SupersessionWarning)
 
 
+def _cents(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _plain(value: Decimal) -> str:
+    """A quantity as a trader writes it: 50, 2500.5 (not 50.000000 or 5E+1)."""
+    return f"{value.normalize():f}"
+
+
 def summary(result: ReplayResult) -> dict[str, object]:
     s = result.score
     return {
         "run_id": result.run_id,
         "days": result.days,
-        "book": [f"{p.symbol} {p.qty} @ {p.entry_price} ({p.source})" for p in result.book],
+        "book": [
+            f"{p.symbol} {_plain(p.qty)} @ {_plain(p.entry_price)} ({p.source})"
+            for p in result.book
+        ],
         "skipped": list(result.skipped),
         "events": result.events,
         "decisions": len(result.decisions),
-        "realized_pnl": str(s.realized_pnl),
-        "unrealized_pnl": str(s.unrealized_pnl),
-        "worst_drawdown": str(s.worst_drawdown),
+        "realized_pnl": _cents(s.realized_pnl),
+        "unrealized_pnl": _cents(s.unrealized_pnl),
+        "worst_drawdown": _cents(s.worst_drawdown),
         "orders": s.orders,
         "longest_unprotected_s": s.longest_unprotected_s,
         "stop_outs": s.stop_outs,
