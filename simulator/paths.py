@@ -139,8 +139,13 @@ def day_path(
     return DayPath(symbol, day, _prices(pre), _prices(regular), _prices(post), volume)
 
 
+def tick_price(value: float) -> Decimal:
+    """A simulated float price as a quote carries it: six places, then on the tick."""
+    return round_to_tick(Decimal(str(round(value, 6))))
+
+
 def _prices(logs: Sequence[float]) -> tuple[Decimal, ...]:
-    return tuple(round_to_tick(Decimal(str(round(math.exp(x), 6)))) for x in logs)
+    return tuple(tick_price(math.exp(x)) for x in logs)
 
 
 def bar_path(
@@ -173,5 +178,5 @@ def bar_path(
         at = day.open + step * i
         if at >= day.close:
             at = day.close - timedelta(minutes=1)  # the close prints in the session's last minute
-        out.append((at, round_to_tick(Decimal(str(round(price, 6))))))
+        out.append((at, tick_price(price)))
     return out

@@ -34,14 +34,9 @@ def live_bars_broker(settings: Settings) -> tuple[Broker | None, str]:
     from simulator.embedded import simulator_answers, simulator_url
 
     url = simulator_url(settings)
-    return (
-        (build_broker(settings, base_url=url), "simulator")
-        if simulator_answers(url)
-        else (
-            None,
-            "simulator",
-        )
-    )
+    if not simulator_answers(url):
+        return None, "simulator"
+    return build_broker(settings, base_url=url), "simulator"
 
 
 def quiet_dagster() -> None:

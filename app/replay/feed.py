@@ -20,8 +20,7 @@ import duckdb
 
 from pipelines.common import NEW_YORK
 from position_manager.market_calendar import MarketDay
-from rules.ticks import round_to_tick
-from simulator.paths import DailyBar, bar_path
+from simulator.paths import DailyBar, bar_path, tick_price
 from warehouse.tables import DAILY_BARS, MINUTE_BARS
 
 Moment = tuple[datetime, dict[str, Decimal]]
@@ -44,10 +43,6 @@ class DayPlan:
         return None
 
 
-def _price(value: float) -> Decimal:
-    return round_to_tick(Decimal(str(round(value, 6))))
-
-
 def minute_quotes(
     ts: datetime, o: float, h: float, low: float, c: float
 ) -> list[tuple[datetime, Decimal]]:
@@ -55,7 +50,7 @@ def minute_quotes(
     inner = (low, h) if c >= o else (h, low)
     out: list[tuple[datetime, Decimal]] = []
     for i, value in enumerate((o, *inner, c)):
-        price = _price(value)
+        price = tick_price(value)
         if not out or out[-1][1] != price:
             out.append((ts + timedelta(seconds=15 * i), price))
     return out

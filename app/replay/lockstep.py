@@ -29,6 +29,7 @@ from broker.factory import build_broker
 from pipelines.lib.risk import RiskParameters
 from pipelines.risk.risk_parameters import publish as publish_risk
 from position_manager import events, redis_schema
+from position_manager.broker_types import STOP_ORDER_TYPES
 from position_manager.config import Settings
 from position_manager.errors import PositionManagerError
 from position_manager.market_calendar import session_at
@@ -48,7 +49,6 @@ TICK_MINUTES = 5
 SETTLE_SPEED = 5.0
 LANDING_SECONDS = 1.0  # after a moment: pending cancels/replaces land (accept latency 0.05 s)
 SETTLE_TIMEOUT_S = 60.0
-STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
 # A stop waiting for the open (`accepted`) protects as much as one working: it triggers there.
 RESTING = OPEN_STATUSES
 
@@ -59,18 +59,22 @@ class ReplayStuckError(PositionManagerError):
 
 @dataclass(slots=True)
 class Mark:
-    """The book at one replayed moment: equity and who had no stop."""
+    """The book at one replayed moment: equity, unrealized P&L and who had no stop."""
 
     at: datetime
     equity: Decimal
+    unrealized: Decimal
     unprotected: tuple[str, ...]
 
 
 class LockStep:
-    def __init__(self, settings: Settings, sim: SimulatorHandle, client: redis.Redis) -> None:
+    def __init__(
+        self, settings: Settings, sim: SimulatorHandle, client: redis.Redis, redis_url: str
+    ) -> None:
         self.settings = settings
         self.sim = sim
         self.client = client
+        self.redis_url = redis_url  # `client`'s: the worker's rate budget lives there
         self.worker: Worker | None = None
         self.session: Session | None = None
         self.now: datetime | None = None
@@ -107,7 +111,7 @@ class LockStep:
         self._session_changed(at)
         if risk is not None:
             publish_risk(self.client, risk, at)
-        broker = build_broker(self.settings, base_url=self.sim.url, redis_url=self._redis_url())
+        broker = build_broker(self.settings, base_url=self.sim.url, redis_url=self.redis_url)
         self.worker = Worker(
             self.settings,
             broker,
@@ -120,10 +124,6 @@ class LockStep:
         self.settle()
         self._tick(at)
         return self.worker
-
-    def _redis_url(self) -> str:
-        kwargs = self.client.connection_pool.connection_kwargs
-        return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/0"
 
     def begin_day(self, at: datetime, risk: list[RiskParameters] | None) -> None:
         """A day's pre-market: its session, and that morning's parameters (None: unchanged),
@@ -200,9 +200,10 @@ class LockStep:
         with engine.lock:
             book = engine.book
             equity = book.cash
+            unrealized = Decimal(0)
             covered: dict[str, Decimal] = {}
             for order in book.orders.values():
-                if order.type in STOP_TYPES and order.status in RESTING:
+                if order.type in STOP_ORDER_TYPES and order.status in RESTING:
                     covered[order.symbol] = covered.get(order.symbol, Decimal(0)) + order.remaining
             unprotected = []
             for symbol, position in book.positions.items():
@@ -213,12 +214,13 @@ class LockStep:
                     else position.avg_entry_price
                 )
                 equity += position.qty * price
+                unrealized += (price - position.avg_entry_price) * position.qty
                 # Whole shares: a fractional remainder cannot rest in a stop at Alpaca (the
                 # worker raises alert.unprotected_position for it; it is not a stop missing).
                 whole = abs(position.qty).to_integral_value(rounding=ROUND_FLOOR)
                 if whole and covered.get(symbol, Decimal(0)) < whole:
                     unprotected.append(symbol)
-        return Mark(at, equity, tuple(sorted(unprotected)))
+        return Mark(at, equity, unrealized, tuple(sorted(unprotected)))
 
     def stop(self) -> None:
         if self.worker is not None:

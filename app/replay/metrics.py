@@ -4,7 +4,7 @@ played."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -121,8 +121,3 @@ def score(
         stop_outs=outs,
         stop_outs_recovered=back,
     )
-
-
-def unrealized_of(positions: Mapping[str, tuple[Decimal, Decimal, Decimal]]) -> Decimal:
-    """Σ (last - entry) x signed quantity over (qty, entry, last) per symbol."""
-    return sum(((last - entry) * qty for qty, entry, last in positions.values()), Decimal(0))

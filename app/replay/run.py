@@ -23,7 +23,7 @@ import redis
 
 from app.replay.feed import DayPlan, plan_days
 from app.replay.lockstep import LockStep, Mark
-from app.replay.metrics import Score, score, unrealized_of
+from app.replay.metrics import Score, score
 from app.replay.record import begin_run, decisions, event_rows, finish_run, read_streams
 from app.replay.risk_as_of import risk_as_of
 from app.replay.start_book import StartingPosition, held_in_history, held_today, starting_book
@@ -204,9 +204,8 @@ def replay(
                 conn.close()  # not held while the replay runs: the pipeline may need it
             skipped = tuple(s for s in symbols if s not in {p.symbol for p in book})
             try:
-                client = redis.Redis.from_url(server.url)
                 marks, recorded, orders, unrealized = _play(
-                    rsettings, client, book, plans, risk, on_day
+                    rsettings, server.url, book, plans, risk, on_day
                 )
                 rows = event_rows(run_id, recorded)
                 result_score = score(
@@ -272,7 +271,7 @@ def _prepare(
 
 def _play(
     settings: Settings,
-    client: redis.Redis,
+    redis_url: str,
     book: Sequence[StartingPosition],
     plans: Sequence[DayPlan],
     risk: Sequence[list[RiskParameters]],
@@ -283,10 +282,11 @@ def _play(
     # The worker is up a minute before the first replayed minute, as a live one already is.
     first = plans[0].day.open - timedelta(minutes=LEAD_MINUTES + 1)
     sim = start_simulator(
-        redis_url=_url(client), consume_quotes=False, rate_limit=1_000_000, clock_start=first,
+        redis_url=redis_url, consume_quotes=False, rate_limit=1_000_000, clock_start=first,
         clock_speed=0.0,
     )  # fmt: skip
-    step = LockStep(settings, sim, client)
+    client = redis.Redis.from_url(redis_url)
+    step = LockStep(settings, sim, client, redis_url)
     marks: list[Mark] = []
     try:
         sim.simulator.seed_positions(
@@ -304,26 +304,11 @@ def _play(
                 on_day(plan.day, len(plan.moments))
         step.stop()
         recorded = read_streams(client)
-        engine = sim.simulator.engine
-        with engine.lock:
-            orders = len(engine.book.orders)
-            quotes = engine.book.quotes
-            held = {
-                s: (p.qty, p.avg_entry_price, _mark_of(quotes.get(s), p.avg_entry_price))
-                for s, p in engine.book.positions.items()
-            }
-        return marks, recorded, orders, unrealized_of(held)
+        with sim.simulator.engine.lock:
+            orders = len(sim.simulator.engine.book.orders)
+        assert step.now is not None
+        return marks, recorded, orders, step.mark(step.now).unrealized
     finally:
         step.stop()
         sim.stop()
-
-
-def _mark_of(quote: Any, default: Decimal) -> Decimal:
-    if quote is None:
-        return default
-    return Decimal(quote.last) if quote.last is not None else (quote.bid + quote.ask) / 2
-
-
-def _url(client: redis.Redis) -> str:
-    kwargs = client.connection_pool.connection_kwargs
-    return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/0"
+        client.close()

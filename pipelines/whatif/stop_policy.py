@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 from dagster import AssetExecutionContext
 
@@ -49,9 +50,9 @@ def replay_command(name: str, overrides: dict[str, str], first: date, last: date
     return command
 
 
-def comparison(conn: object, first: date, last: date) -> pl.DataFrame:
+def comparison(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> pl.DataFrame:
     """Every set's latest finished run over first..last."""
-    cursor = conn.execute(  # type: ignore[attr-defined]
+    cursor = conn.execute(
         f"""
         SELECT {", ".join(COMPARED)} FROM {REPLAY_RUNS}
         WHERE settings_set IS NOT NULL AND status = 'ok' AND first_day = ? AND last_day = ?

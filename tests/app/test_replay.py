@@ -74,7 +74,8 @@ def live_day(
         log_level="WARNING",
     )
     assert result.success
-    step = LockStep(settings, sim, client)
+    assert settings.redis_url is not None
+    step = LockStep(settings, sim, client, settings.redis_url.get_secret_value())
     market = MarketDriver(sim.simulator, client, seed=0, story_day=DAY.date)
     step.start(DAY.open - timedelta(minutes=LEAD_MINUTES + 1), None)
     step.begin_day(DAY.open - timedelta(minutes=LEAD_MINUTES), None)

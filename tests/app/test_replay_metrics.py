@@ -67,7 +67,7 @@ def test_realized_banks_closed_positions_and_counts_open_ones_so_far() -> None:
 
 
 def test_worst_drawdown_is_from_an_earlier_peak() -> None:
-    marks = [Mark(T0 + timedelta(minutes=i), Decimal(e), ()) for i, e in
+    marks = [Mark(T0 + timedelta(minutes=i), Decimal(e), Decimal(0), ()) for i, e in
              enumerate(["100", "120", "90", "130", "110"])]  # fmt: skip
     assert worst_drawdown(marks) == Decimal("30")
     assert worst_drawdown([]) == 0
@@ -75,11 +75,11 @@ def test_worst_drawdown_is_from_an_earlier_peak() -> None:
 
 def test_longest_unprotected_counts_each_symbols_interval() -> None:
     marks = [
-        Mark(T0, Decimal(0), ()),
-        Mark(T0 + timedelta(minutes=1), Decimal(0), ("AAPL",)),
-        Mark(T0 + timedelta(minutes=2), Decimal(0), ("AAPL", "XOM")),
-        Mark(T0 + timedelta(minutes=5), Decimal(0), ("XOM",)),
-        Mark(T0 + timedelta(minutes=6), Decimal(0), ()),
+        Mark(T0, Decimal(0), Decimal(0), ()),
+        Mark(T0 + timedelta(minutes=1), Decimal(0), Decimal(0), ("AAPL",)),
+        Mark(T0 + timedelta(minutes=2), Decimal(0), Decimal(0), ("AAPL", "XOM")),
+        Mark(T0 + timedelta(minutes=5), Decimal(0), Decimal(0), ("XOM",)),
+        Mark(T0 + timedelta(minutes=6), Decimal(0), Decimal(0), ()),
     ]
     assert longest_unprotected(marks) == 240.0  # AAPL 1 -> 5 minutes
     assert longest_unprotected(marks[:3]) == 60.0  # still open at the end: to the last mark
