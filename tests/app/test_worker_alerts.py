@@ -3,7 +3,6 @@ retries it, and the worker goes on beating and exits 0 on SIGTERM, the URL's tok
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 import redis
 
 from position_manager import events, redis_schema
-from tests.support.processes import start_worker_process
+from tests.support.processes import end_process, isolated_env, start_worker_process
 from tests.support.waits import wait_until
 from tests.support.webhook import Webhook
 
@@ -82,10 +81,7 @@ def test_a_failing_alert_endpoint_never_stops_the_worker(
         assert proc.wait(timeout=30) == 0
         output = proc.stdout.read().decode() if proc.stdout else ""
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        if proc.stdout:
-            proc.stdout.close()
+        end_process(proc)
         client.close()
     assert "alert delivery failed, retrying" in output
     assert f"#1 json://127.0.0.1:{failing_webhook.port}" in output
@@ -97,8 +93,7 @@ def test_notify_sends_alerts_without_a_worker(redis_url: str, tmp_path: Path) ->
     """`position-manager notify`, for `alert.worker_down` while the worker is down."""
     hook = Webhook().start()
     client = redis.Redis.from_url(redis_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_", "ALERT"))}
-    env.update(REDIS_URL=redis_url, DATA_DIR=str(tmp_path), ALERT_URLS=hook.url())
+    env = isolated_env(redis_url, tmp_path, ALERT_URLS=hook.url())
     cli = Path(sys.executable).parent / "position-manager"
     proc = subprocess.Popen(
         [str(cli), "notify"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -119,10 +114,7 @@ def test_notify_sends_alerts_without_a_worker(redis_url: str, tmp_path: Path) ->
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        if proc.stdout:
-            proc.stdout.close()
+        end_process(proc)
         client.close()
         hook.stop()
     assert hook.posts()[0].body["title"] == "position-manager: worker down"

@@ -10,7 +10,7 @@ import redis
 
 from book.health import check_worker_down, worker_is_down
 from position_manager import events, redis_schema
-from tests.support.processes import start_worker_process
+from tests.support.processes import end_process, start_worker_process
 from tests.support.redis_reads import read_events
 from tests.support.waits import wait_until
 
@@ -34,10 +34,7 @@ def test_sigterm_exits_zero_after_acking(redis_url: str, tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        if proc.stdout:
-            proc.stdout.close()
+        end_process(proc)
     assert client.xpending(events.QUOTES_STREAM, "pm-worker")["pending"] == 0
     assert client.hget(redis_schema.WORKER_HEALTH_KEY, "status") == b"stopped"
     assert worker_is_down(client)  # the heartbeat is removed on a clean stop

@@ -44,18 +44,32 @@ def pgid(pid: int) -> int | None:
         return None
 
 
+def isolated_env(redis_url: str, data_dir: Path, **env: str) -> dict[str, str]:
+    """This environment without the developer's Alpaca, Redis or alert settings, on the test's
+    Redis and data directory (and `env` on top)."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_", "ALERT"))
+    }
+    clean.update(REDIS_URL=redis_url, DATA_DIR=str(data_dir), **env)
+    return clean
+
+
+def end_process(proc: subprocess.Popen[bytes]) -> None:
+    """Kill `proc` if a test left it running, and close its output pipe."""
+    if proc.poll() is None:
+        proc.kill()
+    if proc.stdout:
+        proc.stdout.close()
+
+
 def start_worker_process(
     redis_url: str, data_dir: Path, name: str, **env: str
 ) -> subprocess.Popen[bytes]:
     """`python -m app.worker` as its own process on the test's Redis and data directory, with
     none of the developer's Alpaca, Redis or alert settings (and `env` on top)."""
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "REDIS_", "ALERT"))
-    }
-    clean.update(REDIS_URL=redis_url, DATA_DIR=str(data_dir), PM_WORKER_NAME=name, **env)
     return subprocess.Popen(
         [sys.executable, "-m", "app.worker"],
-        env=clean,
+        env=isolated_env(redis_url, data_dir, PM_WORKER_NAME=name, **env),
         cwd=Path(__file__).parents[2],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
